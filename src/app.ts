@@ -1,0 +1,69 @@
+import { STATUS_CODES } from 'node:http'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
+import { systemClock, type Clock } from './clock.js'
+import type { Config } from './config.js'
+import type { Database } from './db/client.js'
+import { ErrorReplySchema } from './errors.js'
+import authPlugin from './plugins/auth.js'
+import corePlugin from './plugins/core.js'
+import databasePlugin from './plugins/database.js'
+import storagePlugin from './plugins/storage.js'
+import apiRoutes from './routes/api/index.js'
+import healthRoutes from './routes/health.js'
+import twilioRoutes from './routes/twilio/index.js'
+import type { ObjectStore } from './storage/object-store.js'
+
+export interface AppOverrides {
+  clock?: Clock
+  /** An open database to use instead of opening the configured one (left open on close). */
+  database?: Database
+  /** An object store to use instead of opening the configured one (left open on close). */
+  objectStore?: ObjectStore
+  logger?: FastifyServerOptions['logger']
+}
+
+export async function buildApp (config: Config, overrides: AppOverrides = {}) {
+  const app = Fastify({
+    logger: overrides.logger ?? {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["x-twilio-signature"]']
+    },
+    // Unknown fields are an error the client should hear about, not something to drop silently.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    forceCloseConnections: 'idle'
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'callgate', description: 'Consent-first phone calls: admin API and Twilio webhooks', version: '0.1.0' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }]
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.addSchema(ErrorReplySchema)
+
+  await app.register(corePlugin, { config, clock: overrides.clock ?? systemClock })
+  await app.register(databasePlugin, overrides.database !== undefined ? { database: overrides.database } : {})
+  await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
+  await app.register(authPlugin)
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed')
+      return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
+    }
+    return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status] ?? 'Error', message: error.message })
+  })
+
+  await app.register(healthRoutes)
+  await app.register(apiRoutes, { prefix: '/api' })
+  await app.register(twilioRoutes, { prefix: '/twilio' })
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

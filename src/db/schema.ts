@@ -1,0 +1,207 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint, bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid
+} from 'drizzle-orm/pg-core'
+
+const id = () => uuid('id').primaryKey().default(sql`gen_random_uuid()`)
+const tenantId = () => uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' })
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+
+export const ROLES = ['admin', 'ops', 'agent', 'controller'] as const
+export type Role = typeof ROLES[number]
+
+export const tenants = pgTable('tenants', {
+  id: id(),
+  name: text('name').notNull(),
+  createdAt: createdAt()
+})
+
+export const users = pgTable('users', {
+  id: id(),
+  tenantId: tenantId(),
+  role: text('role').$type<Role>().notNull(),
+  name: text('name').notNull(),
+  email: text('email').notNull(),
+  // SHA-256 of the API key: keys are 256-bit random, so a fast hash is enough and lookups stay indexed.
+  keyHash: text('key_hash').notNull(),
+  keyPrefix: text('key_prefix').notNull(),
+  createdAt: createdAt(),
+  keyRotatedAt: timestamp('key_rotated_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true })
+}, (t) => [
+  uniqueIndex('users_key_hash_idx').on(t.keyHash),
+  index('users_tenant_idx').on(t.tenantId),
+  check('users_role_check', sql`${t.role} in ('admin', 'ops', 'agent', 'controller')`)
+])
+
+export const campaigns = pgTable('campaigns', {
+  id: id(),
+  tenantId: tenantId(),
+  name: text('name').notNull(),
+  timezone: text('timezone').notNull(),
+  hours: jsonb('hours').$type<Record<string, [string, string][]>>().notNull(),
+  holidays: jsonb('holidays').$type<string[]>().notNull(),
+  switchboard: text('switchboard'),
+  retention: jsonb('retention').$type<{ recordingsDays: number, callLogDays: number, redactAfterDays: number }>().notNull(),
+  lawfulBasis: text('lawful_basis').notNull(),
+  lia: jsonb('lia').$type<{ purpose: string, necessity: string, balancing: string } | null>(),
+  callCap: jsonb('call_cap').$type<{ count: number, perDays: number } | null>(),
+  defaultCountry: text('default_country'),
+  endsAt: timestamp('ends_at', { withTimezone: true }),
+  storeCallerNumber: boolean('store_caller_number').notNull().default(false),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
+}, (t) => [index('campaigns_tenant_idx').on(t.tenantId)])
+
+export const flows = pgTable('flows', {
+  id: id(),
+  tenantId: tenantId(),
+  campaignId: uuid('campaign_id').notNull().references(() => campaigns.id),
+  name: text('name').notNull(),
+  publishedVersion: integer('published_version'),
+  createdAt: createdAt()
+}, (t) => [index('flows_tenant_idx').on(t.tenantId)])
+
+export const flowVersions = pgTable('flow_versions', {
+  id: id(),
+  tenantId: tenantId(),
+  flowId: uuid('flow_id').notNull().references(() => flows.id, { onDelete: 'cascade' }),
+  version: integer('version').notNull(),
+  definition: jsonb('definition').notNull(),
+  createdBy: uuid('created_by'),
+  createdAt: createdAt(),
+  publishedAt: timestamp('published_at', { withTimezone: true }),
+  publishedBy: uuid('published_by')
+}, (t) => [uniqueIndex('flow_versions_flow_version_idx').on(t.flowId, t.version)])
+
+// A phone number the tenant owns at Twilio; the E.164 form is needed to route the call, so it is kept in clear.
+export const numbers = pgTable('numbers', {
+  id: id(),
+  tenantId: tenantId(),
+  number: text('number').notNull(),
+  campaignId: uuid('campaign_id').notNull().references(() => campaigns.id),
+  flowId: uuid('flow_id').notNull().references(() => flows.id),
+  createdAt: createdAt()
+}, (t) => [uniqueIndex('numbers_number_idx').on(t.number)])
+
+export const calls = pgTable('calls', {
+  id: id(),
+  tenantId: tenantId(),
+  callSid: text('call_sid').notNull(),
+  direction: text('direction').notNull(),
+  campaignId: uuid('campaign_id').references(() => campaigns.id),
+  flowId: uuid('flow_id').references(() => flows.id),
+  flowVersion: integer('flow_version'),
+  // Keyed hash of the remote party: enough for suppression, caps and DSR matching.
+  remoteHash: text('remote_hash').notNull(),
+  // Only when the campaign has storeCallerNumber; null otherwise (data minimisation).
+  remoteNumber: text('remote_number'),
+  localNumber: text('local_number').notNull(),
+  status: text('status').notNull(),
+  state: jsonb('state').notNull(),
+  stepSeq: integer('step_seq').notNull().default(0),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  endedAt: timestamp('ended_at', { withTimezone: true }),
+  durationSeconds: integer('duration_seconds'),
+  redactedAt: timestamp('redacted_at', { withTimezone: true })
+}, (t) => [
+  uniqueIndex('calls_call_sid_idx').on(t.callSid),
+  index('calls_tenant_remote_idx').on(t.tenantId, t.remoteHash)
+])
+
+export const callEvents = pgTable('call_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tenantId: tenantId(),
+  callId: uuid('call_id').notNull().references(() => calls.id, { onDelete: 'cascade' }),
+  seq: integer('seq').notNull(),
+  node: text('node'),
+  input: text('input'),
+  outcome: text('outcome').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull()
+}, (t) => [index('call_events_call_idx').on(t.callId, t.seq)])
+
+export const consents = pgTable('consents', {
+  id: id(),
+  tenantId: tenantId(),
+  callId: uuid('call_id').notNull().references(() => calls.id, { onDelete: 'cascade' }),
+  callSid: text('call_sid').notNull(),
+  remoteHash: text('remote_hash').notNull(),
+  campaignId: uuid('campaign_id').references(() => campaigns.id),
+  flowId: uuid('flow_id').references(() => flows.id),
+  flowVersion: integer('flow_version'),
+  node: text('node').notNull(),
+  prompt: text('prompt').notNull(),
+  digits: text('digits'),
+  decision: text('decision').notNull(),
+  granted: boolean('granted').notNull(),
+  // How consent was given: "ivr" (keypad) or "verbal" (attested by a named agent).
+  method: text('method').notNull().default('ivr'),
+  attestedBy: uuid('attested_by'),
+  at: timestamp('at', { withTimezone: true }).notNull()
+}, (t) => [index('consents_call_idx').on(t.callId)])
+
+// One-time tokens that admit a media stream for a call; issued only when consent is granted.
+export const streamTokens = pgTable('stream_tokens', {
+  tokenHash: text('token_hash').primaryKey(),
+  tenantId: tenantId(),
+  callSid: text('call_sid').notNull(),
+  createdAt: createdAt(),
+  usedAt: timestamp('used_at', { withTimezone: true })
+})
+
+export const suppressions = pgTable('suppressions', {
+  id: id(),
+  tenantId: tenantId(),
+  numberHash: text('number_hash').notNull(),
+  source: text('source').notNull(),
+  reason: text('reason'),
+  callSid: text('call_sid'),
+  createdBy: uuid('created_by'),
+  createdAt: createdAt()
+}, (t) => [uniqueIndex('suppressions_tenant_hash_idx').on(t.tenantId, t.numberHash, t.source)])
+
+export const recordings = pgTable('recordings', {
+  id: id(),
+  tenantId: tenantId(),
+  callId: uuid('call_id').references(() => calls.id, { onDelete: 'set null' }),
+  callSid: text('call_sid').notNull(),
+  bucket: text('bucket').notNull(),
+  key: text('key').notNull(),
+  contentType: text('content_type').notNull().default('audio/basic'),
+  channels: integer('channels').notNull().default(2),
+  durationMs: bigint('duration_ms', { mode: 'number' }),
+  plainBytes: bigint('plain_bytes', { mode: 'number' }),
+  sha256: text('sha256'),
+  keyId: text('key_id'),
+  keyMetadata: jsonb('key_metadata'),
+  status: text('status').notNull(),
+  retainUntil: timestamp('retain_until', { withTimezone: true }),
+  legalHold: boolean('legal_hold').notNull().default(false),
+  createdAt: createdAt(),
+  deletedAt: timestamp('deleted_at', { withTimezone: true })
+}, (t) => [index('recordings_tenant_idx').on(t.tenantId), index('recordings_call_sid_idx').on(t.callSid)])
+
+// Append-only and hash-chained per tenant; seq orders the chain.
+export const auditLog = pgTable('audit_log', {
+  tenantId: uuid('tenant_id').notNull(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull(),
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  subject: text('subject'),
+  details: jsonb('details').notNull(),
+  prevHash: text('prev_hash').notNull(),
+  hash: text('hash').notNull()
+}, (t) => [primaryKey({ columns: [t.tenantId, t.seq] })])
+
+export const dsrRequests = pgTable('dsr_requests', {
+  id: id(),
+  tenantId: tenantId(),
+  type: text('type').notNull(),
+  numberHash: text('number_hash').notNull(),
+  status: text('status').notNull(),
+  requestedBy: uuid('requested_by'),
+  result: jsonb('result'),
+  createdAt: createdAt(),
+  completedAt: timestamp('completed_at', { withTimezone: true })
+}, (t) => [index('dsr_tenant_hash_idx').on(t.tenantId, t.numberHash)])

@@ -1,0 +1,24 @@
+import createError from '@fastify/error'
+import { Type } from 'typebox'
+
+// One place for the application's error codes; routes throw these, the error handler answers them.
+export const Unauthorized = createError('CG_UNAUTHORIZED', 'Missing or invalid API key', 401)
+export const Forbidden = createError<[string]>('CG_FORBIDDEN', '%s', 403)
+export const NotFound = createError<[string]>('CG_NOT_FOUND', '%s not found', 404)
+export const BadRequest = createError<[string]>('CG_BAD_REQUEST', '%s', 400)
+export const Conflict = createError<[string]>('CG_CONFLICT', '%s', 409)
+export const BadTwilioSignature = createError('CG_TWILIO_SIGNATURE', 'Missing or invalid X-Twilio-Signature', 403)
+
+export const ErrorReplySchema = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.Optional(Type.String()),
+  error: Type.String(),
+  message: Type.String()
+}, { $id: 'ErrorReply' })
+
+export const errorReplies = {
+  400: Type.Ref('ErrorReply'),
+  401: Type.Ref('ErrorReply'),
+  403: Type.Ref('ErrorReply'),
+  404: Type.Ref('ErrorReply')
+}

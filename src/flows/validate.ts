@@ -1,0 +1,157 @@
+// Save-time validation of a flow definition: every problem at once, each with a JSON pointer
+// and a message an operations person can act on. Shape first (shape.ts), then each node
+// type's own rules, then the rules over the whole graph (graph.ts).
+import { E164_PATTERN, type CampaignContext, type FlowDefinition } from './definition.js';
+import { buildGraph, consentOnEntry, cycleThrough, loops, pathWithoutConsent, reachable, type FlowGraph } from './graph.js';
+import { isValidTimeZone, validateHours } from './hours.js';
+import type { Edge } from './node-handler.js';
+import { handlerFor } from './nodes/registry.js';
+import { pointer, type Problem } from './problem.js';
+import { readShape } from './shape.js';
+
+export function validateFlow(def: unknown): Problem[] {
+  try {
+    return collectProblems(def);
+  } catch (err) {
+    // Not reachable with JSON input; a cyclic or exotic object must still not pass as valid.
+    return [{ path: '', message: `the flow could not be checked: ${err instanceof Error ? err.message : String(err)}` }];
+  }
+}
+
+function collectProblems(def: unknown): Problem[] {
+  const shape = readShape(def);
+  const problems = [...shape.problems];
+  if (shape.start !== undefined && shape.nodesRead && !shape.ids.has(shape.start)) {
+    problems.push({ path: '/start', message: `start names no node "${shape.start}"` });
+  }
+  for (const [id, node] of shape.nodes) {
+    const handler = handlerFor(node);
+    for (const edge of handler.edges(node)) {
+      if (!shape.ids.has(edge.target)) {
+        problems.push({ path: edgePath(id, edge), message: `${edgeLabel(edge)} names no node "${edge.target}"` });
+      }
+    }
+    for (const found of handler.check?.(node) ?? []) {
+      problems.push({ path: pointer('nodes', id, ...found.field), message: found.message });
+    }
+  }
+  if (shape.start === undefined || !shape.nodes.has(shape.start)) return problems;
+  const graph = buildGraph(shape.start, shape.nodes);
+  // A malformed node's edges are unknown, so what it reaches cannot be told apart from
+  // what nothing reaches.
+  if (!shape.incomplete) problems.push(...unreachableNodes(graph));
+  problems.push(...busyLoops(graph), ...silentLoops(graph), ...recordingWithoutConsent(graph));
+  return problems;
+}
+
+function edgePath(id: string, edge: Edge): string {
+  return pointer('nodes', id, ...edge.field);
+}
+
+function edgeLabel(edge: Edge): string {
+  return edge.field[0] === 'options' ? `option "${edge.field[1]}"` : `"${edge.field[0]}"`;
+}
+
+function unreachableNodes(graph: FlowGraph): Problem[] {
+  const seen = reachable(graph);
+  return [...graph.nodes.keys()]
+    .filter((id) => !seen.has(id))
+    .map((id) => ({ path: pointer('nodes', id), message: `node "${id}" is unreachable from start` }));
+}
+
+/** An edge of `id` that stays inside the loop; every member of a loop has one. */
+function edgeInLoop(graph: FlowGraph, id: string, members: string[], follow: (edge: Edge) => boolean): Edge {
+  const within = new Set(members);
+  return graph.nodes.get(id)?.edges.find((e) => follow(e) && within.has(e.target)) as Edge;
+}
+
+/** Twilio would re-request these forever (until the step guard), never pausing for the caller. */
+function busyLoops(graph: FlowGraph): Problem[] {
+  const follow = (edge: Edge): boolean => !edge.waits;
+  return loops(graph, follow).map((members) => {
+    const id = members[0] as string;
+    const edge = edgeInLoop(graph, id, members, follow);
+    const cycle = cycleThrough(graph, id, new Set(members), follow);
+    return {
+      path: edgePath(id, edge),
+      message: `loop without waiting for caller input: ${cycle.join(' → ')} (put a menu, consent or dial in it, or end it)`,
+    };
+  });
+}
+
+/**
+ * A menu or consent whose no-input path comes back round to it traps a silent caller (or an
+ * answering machine) for ever: their retries run out and start again. Dial `next` edges count
+ * too, since a call nobody answers goes on there without any key press.
+ */
+function silentLoops(graph: FlowGraph): Problem[] {
+  const follow = (edge: Edge): boolean => edge.silent;
+  const problems: Problem[] = [];
+  for (const members of loops(graph, follow)) {
+    // Loops of nodes that never wait are busyLoops' to report.
+    const waiting = members.filter((id) => graph.nodes.get(id)?.waits === true);
+    const id = waiting[0];
+    if (id === undefined) continue;
+    const edge = edgeInLoop(graph, id, members, follow);
+    const cycle = cycleThrough(graph, id, new Set(members), follow);
+    problems.push({
+      path: edgePath(id, edge),
+      message: `a caller who presses nothing goes round this loop for ever: ${cycle.join(' → ')}; let the no-input path lead out of it`,
+    });
+  }
+  return problems;
+}
+
+function recordingWithoutConsent(graph: FlowGraph): Problem[] {
+  const entry = consentOnEntry(graph);
+  const problems: Problem[] = [];
+  for (const [id, { node }] of graph.nodes) {
+    if (node.type !== 'record' || entry.get(id) !== false) continue;
+    const path = pathWithoutConsent(graph, id);
+    problems.push({
+      path: pointer('nodes', id),
+      message: `recording without consent: the path ${path.join(' → ')} reaches this record node without passing a consent node's "granted" edge`,
+    });
+  }
+  return problems;
+}
+
+export interface FlowRequirements {
+  /** Some dial node calls the campaign's switchboard. */
+  needsSwitchboard: boolean;
+  /** Some hours node reads the campaign's opening hours. */
+  needsHours: boolean;
+}
+
+export function requirementsOf(def: FlowDefinition): FlowRequirements {
+  const nodes = Object.values(def.nodes);
+  return {
+    needsSwitchboard: nodes.some((node) => node.type === 'dial' && node.to === 'switchboard'),
+    needsHours: nodes.some((node) => node.type === 'hours'),
+  };
+}
+
+/** Publish-time check of a valid flow against the campaign it will run for. */
+export function checkAgainstCampaign(
+  def: FlowDefinition,
+  campaign: Pick<CampaignContext, 'switchboard' | 'hours' | 'timezone'>,
+): Problem[] {
+  const problems: Problem[] = [];
+  const hasSwitchboard = typeof campaign.switchboard === 'string' && E164_PATTERN.test(campaign.switchboard);
+  const hoursUsable =
+    isValidTimeZone(campaign.timezone) &&
+    validateHours(campaign.hours, '/hours').length === 0 &&
+    Object.values(campaign.hours ?? {}).some((day) => Array.isArray(day) && day.length > 0);
+  for (const [id, node] of Object.entries(def.nodes)) {
+    if (node.type === 'dial' && node.to === 'switchboard' && !hasSwitchboard) {
+      problems.push({ path: pointer('nodes', id, 'to'), message: 'dial to switchboard needs a campaign switchboard' });
+    }
+    if (node.type === 'hours' && !hoursUsable) {
+      problems.push({
+        path: pointer('nodes', id),
+        message: 'hours node needs campaign hours (at least one valid interval and a valid timezone)',
+      });
+    }
+  }
+  return problems;
+}

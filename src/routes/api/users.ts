@@ -1,0 +1,72 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { newApiKey } from '../../auth/api-keys.js'
+import { readScope, requireRole } from '../../auth/principal.js'
+import { createTenant, createUser, findUser, replaceKey, revokeUser, tenantExists } from '../../db/users.js'
+import { ROLES } from '../../db/schema.js'
+import { errorReplies, Forbidden, NotFound } from '../../errors.js'
+
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const KeyReply = Type.Object({ id: Type.String(), apiKey: Type.String({ description: 'shown once; only its hash is stored' }) })
+
+const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db } = app.database
+
+  app.post('/tenants', {
+    schema: {
+      summary: 'Create a tenant (a controller whose calls this installation handles)',
+      tags: ['users'],
+      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+      response: { 201: Type.Object({ id: Type.String() }), ...errorReplies }
+    }
+  }, async (request, reply) => {
+    requireRole(request.principal)
+    return reply.code(201).send(await createTenant(db, request.body.name))
+  })
+
+  app.post('/users', {
+    schema: {
+      summary: 'Create a user and its API key',
+      tags: ['users'],
+      body: Type.Object({
+        tenantId: Type.String({ format: 'uuid' }),
+        role: Type.Union(ROLES.map((r) => Type.Literal(r))),
+        name: Type.String({ minLength: 1, maxLength: 200 }),
+        email: Type.String({ format: 'email', maxLength: 320 })
+      }, { additionalProperties: false }),
+      response: { 201: KeyReply, ...errorReplies }
+    }
+  }, async (request, reply) => {
+    requireRole(request.principal)
+    const { tenantId, role, name, email } = request.body
+    if (!await tenantExists(db, tenantId)) throw new NotFound('body/tenantId')
+    const { key, hash, prefix } = newApiKey()
+    const user = await createUser(db, { tenantId, role, name, email, keyHash: hash, keyPrefix: prefix })
+    request.log.info({ userId: user.id, tenantId, role }, 'user created')
+    return reply.code(201).send({ id: user.id, apiKey: key })
+  })
+
+  app.post('/users/:id/rotate-key', {
+    schema: { summary: 'Replace a user\'s API key (the old one stops working at once)', tags: ['users'], params: IdParams, response: { 200: KeyReply, ...errorReplies } }
+  }, async (request) => {
+    const { principal } = request
+    const user = await findUser(db, request.params.id, readScope(principal))
+    if (user === null || user.revokedAt !== null) throw new NotFound('user')
+    if (principal.role !== 'admin' && principal.userId !== user.id) throw new Forbidden('only an admin or the key\'s owner may rotate it')
+    const { key, hash, prefix } = newApiKey()
+    if (!await replaceKey(db, user.id, hash, prefix, app.clock.now())) throw new NotFound('user')
+    request.log.info({ userId: user.id }, 'API key rotated')
+    return { id: user.id, apiKey: key }
+  })
+
+  app.delete('/users/:id', {
+    schema: { summary: 'Revoke a user (its key stops working at once)', tags: ['users'], params: IdParams, response: { 204: Type.Null(), ...errorReplies } }
+  }, async (request, reply) => {
+    requireRole(request.principal)
+    if (!await revokeUser(db, request.params.id, app.clock.now())) throw new NotFound('user')
+    request.log.info({ userId: request.params.id }, 'user revoked')
+    return reply.code(204).send(null)
+  })
+}
+
+export default userRoutes

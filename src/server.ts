@@ -1,0 +1,34 @@
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+
+let config
+try {
+  config = loadConfig(process.env)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(`callgate: invalid configuration: ${err.message}`)
+  process.exit(2)
+}
+
+const app = await buildApp(config)
+
+// Printed to the terminal, not the log: secrets have no place in log storage.
+if (config.generated.includes('adminToken')) console.log(`ADMIN_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.adminToken}`)
+if (config.generated.includes('twilioAuthToken')) console.log(`TWILIO_AUTH_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.twilioAuthToken}`)
+
+let closing = false
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: no new connections, finishing requests in flight')
+    // Fastify's close stops the listener, waits for requests in flight, then runs the onClose hooks (database, storage).
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  })
+}
+
+await app.listen({ port: config.port, host: config.host })
+app.log.info({ publicUrl: config.publicUrl, database: app.database.kind }, 'callgate listening')

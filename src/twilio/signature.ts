@@ -1,0 +1,37 @@
+import type { FastifyRequest } from 'fastify'
+import webhooks from 'twilio/lib/webhooks/webhooks.js'
+
+/**
+ * The URL Twilio signed: PUBLIC_URL plus the path and query as received. The Host header and
+ * scheme the server sees are not used, because behind a proxy they are the proxy's, not Twilio's.
+ * A WebSocket upgrade is signed over the stream URL exactly as the server emitted it in
+ * <Stream url>: ws(s)://, no query (Twilio drops query strings from stream URLs).
+ * https://www.twilio.com/docs/usage/webhooks/webhooks-security
+ */
+export function signedUrl (publicUrl: string, request: Pick<FastifyRequest, 'url' | 'headers'>): string {
+  if (isWebSocketUpgrade(request)) {
+    const path = request.url.split('?')[0]!
+    return publicUrl.replace(/^http/, 'ws') + path
+  }
+  return publicUrl + request.url
+}
+
+export function isWebSocketUpgrade (request: Pick<FastifyRequest, 'headers'>): boolean {
+  return (request.headers.upgrade ?? '').toLowerCase() === 'websocket'
+}
+
+/** Params Twilio signed: the POST form fields (never query fields, which are part of the URL). */
+export function signedParams (body: unknown): Record<string, string | string[]> {
+  if (body === null || typeof body !== 'object') return {}
+  return body as Record<string, string | string[]>
+}
+
+export function validTwilioSignature (authToken: string, signature: string | undefined, url: string, params: Record<string, string | string[]>): boolean {
+  if (signature === undefined || signature === '') return false
+  return webhooks.validateRequest(authToken, signature, url, params)
+}
+
+/** What Twilio would send as X-Twilio-Signature; used by tests, the simulator and benchmarks. */
+export function twilioSignature (authToken: string, url: string, params: Record<string, string | string[]>): string {
+  return webhooks.getExpectedTwilioSignature(authToken, url, params)
+}

@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import t from 'tap'
+import { freshPostgresUrl, tempDir } from './helper.js'
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+t.test('npm start: a fresh data folder, no configuration, serves and shuts down cleanly', async (t) => {
+  const dataDir = tempDir(t)
+  const port = await freePort()
+  const databaseUrl = await freshPostgresUrl(t)
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn' }
+  delete env.DATABASE_URL
+  if (databaseUrl !== null) env.DATABASE_URL = databaseUrl
+  const child = // The test's own TypeScript loader (not tsx, which `npm start` uses): the same transform keeps
+  // the child's coverage mergeable with the in-process coverage of the same files.
+  spawn(process.execPath, [...process.execArgv, 'src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.resume()
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+
+  const base = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 60_000
+  let health: Response | undefined
+  while (Date.now() < deadline && child.exitCode === null) {
+    health = await fetch(`${base}/healthz`).catch(() => undefined)
+    if (health !== undefined) break
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  t.equal(health?.status, 200, '/healthz answers')
+  const ready = await fetch(`${base}/readyz`)
+  t.equal(ready.status, 200, '/readyz: database and object store reachable')
+  t.match(stdout, /ADMIN_TOKEN \(generated, stored in .*secrets\.json\): \S{40,}/)
+  t.match(stdout, /TWILIO_AUTH_TOKEN \(generated, stored in .*secrets\.json\): [0-9a-f]{32}/)
+
+  const token = /ADMIN_TOKEN [^:]+: (\S+)/.exec(stdout)![1]
+  const tenant = await fetch(`${base}/api/tenants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Acme' }) })
+  t.equal(tenant.status, 201, 'the printed admin token works')
+
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'SIGTERM: closes and exits 0')
+})
