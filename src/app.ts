@@ -11,6 +11,7 @@ import authPlugin from './plugins/auth.js'
 import corePlugin from './plugins/core.js'
 import databasePlugin from './plugins/database.js'
 import storagePlugin from './plugins/storage.js'
+import switchboardsPlugin from './plugins/switchboards.js'
 import apiRoutes from './routes/api/index.js'
 import healthRoutes from './routes/health.js'
 import twilioRoutes from './routes/twilio/index.js'
@@ -50,6 +51,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
   await app.register(databasePlugin, overrides.database !== undefined ? { database: overrides.database } : {})
   await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
   await app.register(authPlugin)
+  await app.register(switchboardsPlugin)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
@@ -57,7 +59,8 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
       request.log.error({ err: error }, 'request failed')
       return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
     }
-    return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status] ?? 'Error', message: error.message })
+    const problems = (error as { problems?: unknown }).problems
+    return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status] ?? 'Error', message: error.message, ...(Array.isArray(problems) ? { problems } : {}) })
   })
 
   await app.register(healthRoutes)

@@ -96,6 +96,8 @@ export const calls = pgTable('calls', {
   remoteHash: text('remote_hash').notNull(),
   // Only when the campaign has storeCallerNumber; null otherwise (data minimisation).
   remoteNumber: text('remote_number'),
+  // The caller id was not a phone number (withheld, SIP, client): nothing to suppress or cap by.
+  remoteWithheld: boolean('remote_withheld').notNull().default(false),
   localNumber: text('local_number').notNull(),
   status: text('status').notNull(),
   state: jsonb('state').notNull(),

@@ -11,7 +11,7 @@ export const DEFAULT_GATHER_TIMEOUT = 5;
 /** Twilio's default <Dial timeout> (https://www.twilio.com/docs/voice/twiml/dial#timeout). */
 export const DEFAULT_DIAL_TIMEOUT = 30;
 
-const APOLOGY = 'Sorry, something went wrong. Goodbye.';
+const APOLOGY = 'Sorry, we cannot take your call right now. Please try again later. Goodbye.';
 
 export function say(
   response: VoiceResponse | VoiceResponse.Gather,

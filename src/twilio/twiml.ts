@@ -1,20 +1,20 @@
 import VoiceResponse from 'twilio/lib/twiml/VoiceResponse.js'
-
-export const APOLOGY = 'Sorry, we cannot take your call right now. Please try again later. Goodbye.'
+import { apologyTwiml } from '../flows/index.js'
 
 /**
  * What a caller hears when the normal path cannot run (database down, handler failed, unknown
- * number): forwarded to the campaign's switchboard when it is known, otherwise a short apology.
- * Never a <Stream>: without the database there is no consent evidence, so nothing is recorded.
+ * number, campaign over): forwarded to the campaign's switchboard when it is known, otherwise a
+ * short apology. Never a <Stream>: without the database there is no consent evidence.
+ * Without a callerId attribute Twilio presents the original caller's number on the forwarded leg.
  */
-export function fallbackTwiml (switchboard: string | null, callerId?: string): string {
+export function forwardOrApologise (switchboard: string | null): string {
+  if (switchboard === null) return apologyTwiml()
   const response = new VoiceResponse()
-  if (switchboard !== null) {
-    const dial = response.dial(callerId !== undefined ? { callerId } : {})
-    dial.number(switchboard)
-  } else {
-    response.say(APOLOGY)
-    response.hangup()
-  }
+  response.dial().number(switchboard)
   return response.toString()
+}
+
+/** An empty answer, for callbacks such as the status callback that expect no instructions. */
+export function emptyTwiml (): string {
+  return new VoiceResponse().toString()
 }

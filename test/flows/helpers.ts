@@ -9,7 +9,7 @@ export const load = (file: string): FlowDefinition =>
   JSON.parse(readFileSync(new URL(file, fixtures), 'utf8')) as FlowDefinition;
 
 export const XML = '<?xml version="1.0" encoding="UTF-8"?>';
-export const APOLOGY = `${XML}<Response><Say>Sorry, something went wrong. Goodbye.</Say><Hangup/></Response>`;
+export const APOLOGY = `${XML}<Response><Say>Sorry, we cannot take your call right now. Please try again later. Goodbye.</Say><Hangup/></Response>`;
 export const SWITCHBOARD = '+442079460000';
 export const london: CampaignContext = {
   timezone: 'Europe/London',

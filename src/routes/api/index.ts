@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import campaignRoutes from './campaigns.js'
+import flowRoutes from './flows.js'
+import numberRoutes from './numbers.js'
 import userRoutes from './users.js'
 
 /** The admin API: every route needs `Authorization: Bearer <api key>`. */
@@ -7,6 +9,8 @@ const apiRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate)
   await app.register(userRoutes)
   await app.register(campaignRoutes)
+  await app.register(flowRoutes)
+  await app.register(numberRoutes)
 }
 
 export default apiRoutes

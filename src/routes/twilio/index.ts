@@ -2,7 +2,8 @@ import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
 import { BadTwilioSignature } from '../../errors.js'
 import { signedParams, signedUrl, validTwilioSignature } from '../../twilio/signature.js'
-import { fallbackTwiml } from '../../twilio/twiml.js'
+import { forwardOrApologise } from '../../twilio/twiml.js'
+import callRoutes from './calls.js'
 import fallbackRoute from './fallback.js'
 
 /** Everything under /twilio: form bodies, signature check, and a TwiML answer when a handler fails. */
@@ -23,12 +24,16 @@ const twilioRoutes: FastifyPluginAsync = async (app) => {
     if (error instanceof BadTwilioSignature) {
       return reply.code(403).type('text/plain').send('Forbidden')
     }
-    // Twilio is the client here: a caller is better served by the fallback answer than by an error page.
+    // Twilio is the client here: a caller is better served by the fallback answer than by an
+    // error page. Inbound calls are forwarded to their switchboard when it is known.
     request.log.error({ err: error }, 'Twilio webhook failed; answered with the fallback')
-    return reply.code(200).type('text/xml').send(fallbackTwiml(null))
+    const to = (request.body as { To?: unknown } | undefined)?.To
+    const switchboard = typeof to === 'string' ? app.switchboards.get(to) ?? null : null
+    return reply.code(200).type('text/xml').send(forwardOrApologise(switchboard))
   })
 
   await app.register(fallbackRoute)
+  await app.register(callRoutes)
 }
 
 export default twilioRoutes

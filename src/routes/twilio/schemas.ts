@@ -1,13 +1,41 @@
 import { Type } from 'typebox'
 
-/** The voice webhook parameters the server reads; Twilio sends many more, which are kept for the signature. */
+const Param = Type.String({ maxLength: 256 })
+// Twilio sends many more parameters than the server reads; they are allowed (and signed).
+const extra = { additionalProperties: Type.Union([Type.String(), Type.Array(Type.String())]) }
+
+export const CallSid = Type.String({ pattern: '^CA[0-9a-fA-F]{32}$' })
+
+/** Parameters of the voice webhook; the fallback asks for none, as it must answer whatever comes. */
+export const FallbackParamsSchema = Type.Object({
+  CallSid: Type.Optional(Param),
+  From: Type.Optional(Param),
+  To: Type.Optional(Param),
+  Direction: Type.Optional(Param)
+}, extra)
+
 export const VoiceParamsSchema = Type.Object({
-  CallSid: Type.Optional(Type.String({ maxLength: 64 })),
-  AccountSid: Type.Optional(Type.String({ maxLength: 64 })),
-  From: Type.Optional(Type.String({ maxLength: 64 })),
-  To: Type.Optional(Type.String({ maxLength: 64 })),
-  Direction: Type.Optional(Type.String({ maxLength: 32 }))
-}, { additionalProperties: Type.Union([Type.String(), Type.Array(Type.String())]) })
+  CallSid,
+  From: Param,
+  To: Param,
+  Direction: Type.Optional(Param)
+}, extra)
+
+export const FlowParamsSchema = Type.Object({
+  CallSid,
+  Digits: Type.Optional(Type.String({ maxLength: 32 })),
+  DialCallStatus: Type.Optional(Type.String({ maxLength: 32 }))
+}, extra)
+
+export const FlowQuerySchema = Type.Object({
+  node: Type.String({ minLength: 1, maxLength: 64 })
+})
+
+export const StatusParamsSchema = Type.Object({
+  CallSid,
+  CallStatus: Type.String({ maxLength: 32 }),
+  CallDuration: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' }))
+}, extra)
 
 export const TwimlReply = {
   200: {

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Db } from '../db/client.js'
+import { endCall, insertCall, lockCall, setCallStatus, type LockedCall } from '../db/calls.js'
+import { routeForNumber } from '../db/numbers.js'
+import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
+import { hashNumber } from '../privacy/number-hash.js'
+import { forwardOrApologise } from '../twilio/twiml.js'
+import { persistStep } from './persist-step.js'
+
+export interface CallStepDeps {
+  db: Db
+  clock: Clock
+  log: FastifyBaseLogger
+  publicUrl: string
+  numberHashKey: string
+  /** Told the switchboard of every number looked up, for the database-free fallback. */
+  rememberSwitchboard (number: string, switchboard: string | null): void
+}
+
+const E164 = /^\+[1-9][0-9]{7,14}$/
+const TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled'])
+
+/** POST /twilio/voice: a call starts (inbound, or an outbound call answered). */
+export async function startCall (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
+  const inbound = !p.direction.startsWith('outbound')
+  const local = inbound ? p.to : p.from
+  const remote = (inbound ? p.from : p.to).trim()
+  const route = await routeForNumber(deps.db, local)
+  if (route === null) {
+    deps.log.warn({ callSid: p.callSid }, 'call to a number that no campaign owns: apologised')
+    return apologyTwiml()
+  }
+  const { campaign } = route
+  deps.rememberSwitchboard(local, campaign.switchboard)
+  const now = deps.clock.now()
+  const ended = campaign.endsAt !== null && now >= campaign.endsAt
+  const call = {
+    tenantId: route.tenantId,
+    callSid: p.callSid,
+    direction: inbound ? 'inbound' : 'outbound',
+    campaignId: campaign.id,
+    flowId: route.flowId,
+    flowVersion: route.publishedVersion,
+    remoteHash: hashNumber(deps.numberHashKey, remote),
+    remoteNumber: campaign.storeCallerNumber ? remote : null,
+    remoteWithheld: !E164.test(remote),
+    localNumber: local,
+    status: 'in-progress',
+    state: initialCallState(),
+    startedAt: now
+  }
+  if (ended || route.definition === null) {
+    // After its end date a campaign's number still reaches the client: straight to the switchboard.
+    const outcome = ended ? 'campaign-ended-forwarded' : 'no-published-flow'
+    deps.log.warn({ callSid: p.callSid, campaignId: campaign.id, outcome }, 'call not run through a flow')
+    await deps.db.transaction(async (tx) => {
+      await insertCall(tx, { ...call, status: outcome, state: { ...call.state, ended: true } })
+      const locked = await lockCall(tx, p.callSid)
+      if (locked !== null && locked.stepSeq === 0) {
+        await persistStep(tx, locked, { twiml: '', nextState: locked.state, effects: [{ type: 'logEvent', node: '', outcome }] }, now)
+      }
+    })
+    return ended ? forwardOrApologise(campaign.switchboard) : apologyTwiml()
+  }
+  await insertCall(deps.db, call)
+  return await runLocked(deps, p.callSid, { kind: 'start' })
+}
+
+/** POST /twilio/flow?node=ID: a <Gather> or <Dial> finished; continue the call at that node. */
+export async function continueCall (deps: CallStepDeps, p: { callSid: string, node: string, digits?: string, dialStatus?: string }): Promise<string> {
+  return await runLocked(deps, p.callSid, { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) })
+}
+
+/** POST /twilio/status: idempotent; only the first terminal status ends the call. */
+export async function callStatus (deps: CallStepDeps, p: { callSid: string, status: string, durationSeconds: number | null }): Promise<void> {
+  if (!TERMINAL.has(p.status)) {
+    await setCallStatus(deps.db, p.callSid, p.status)
+    return
+  }
+  const ended = await deps.db.transaction((tx) => endCall(tx, p.callSid, p.status, p.durationSeconds, deps.clock.now()))
+  if (!ended) deps.log.info({ callSid: p.callSid, status: p.status }, 'status callback for an ended or unknown call ignored')
+}
+
+async function runLocked (deps: CallStepDeps, callSid: string, input: FlowInput): Promise<string> {
+  return await deps.db.transaction(async (tx) => {
+    const call = await lockCall(tx, callSid)
+    if (call === null || call.definition === null || call.campaign === null) {
+      deps.log.warn({ callSid }, 'flow callback for an unknown call: apologised')
+      return apologyTwiml()
+    }
+    // A retried start (Twilio re-sent /voice) begins again rather than being refused.
+    const state = input.kind === 'start' ? initialCallState() : call.state
+    const now = deps.clock.now()
+    const ctx = contextFor(deps, call, now)
+    const result = runStep(call.definition, state, input, ctx)
+    try {
+      await tx.transaction((savepoint) => persistStep(savepoint, call, result, now))
+      return result.twiml
+    } catch (err) {
+      return await persistDegraded(deps, tx, call, state, input, ctx, result, now, err)
+    }
+  })
+}
+
+/**
+ * Consent or an opt-out could not be stored. Re-run the step telling the engine so: the caller
+ * hears that the opt-out was not recorded, and consent is treated as not given, so nothing is
+ * recorded without evidence. Any other failure, or a step that would still start a stream,
+ * gives up: the Twilio error handler answers with the fallback, which never records.
+ */
+async function persistDegraded (deps: CallStepDeps, tx: Parameters<Parameters<Db['transaction']>[0]>[0], call: LockedCall, state: LockedCall['state'], input: FlowInput, ctx: FlowContext, failed: StepResult, now: Date, err: unknown): Promise<string> {
+  const consent = failed.effects.some((e) => e.type === 'recordConsent')
+  const optout = failed.effects.some((e) => e.type === 'suppress')
+  if (!consent && !optout) throw err
+  deps.log.error({ err, callSid: call.callSid, consent, optout }, 'could not store consent or opt-out; the caller is told and nothing is recorded')
+  const result = runStep(call.definition!, state, input, { ...ctx, consentWritable: !consent, optoutWritable: !optout })
+  if (result.effects.some((e) => e.type === 'startRecording' || e.type === 'recordConsent' || e.type === 'suppress')) throw err
+  await tx.transaction((savepoint) => persistStep(savepoint, call, result, now))
+  return result.twiml
+}
+
+function contextFor (deps: CallStepDeps, call: LockedCall, now: Date): FlowContext {
+  return {
+    now,
+    campaign: call.campaign!,
+    flowUrl: (node) => `${deps.publicUrl}/twilio/flow?node=${encodeURIComponent(node)}`,
+    streamUrl: `${deps.publicUrl.replace(/^http/, 'ws')}/twilio/media`,
+    streamToken: randomBytes(24).toString('base64url')
+  }
+}

@@ -1,0 +1,99 @@
+import { and, eq, isNull, sql } from 'drizzle-orm'
+import type { CallState, FlowDefinition } from '../flows/index.js'
+import type { Executor } from './executor.js'
+import { callEvents, calls, campaigns, consents, flowVersions, streamTokens, suppressions } from './schema.js'
+
+export interface NewCall {
+  tenantId: string
+  callSid: string
+  direction: string
+  campaignId: string
+  flowId: string
+  flowVersion: number | null
+  remoteHash: string
+  remoteNumber: string | null
+  remoteWithheld: boolean
+  localNumber: string
+  status: string
+  state: CallState
+  startedAt: Date
+}
+
+/** Inserts the call unless Twilio already told us about it (a retried webhook). */
+export async function insertCall (db: Executor, call: NewCall): Promise<void> {
+  await db.insert(calls).values(call).onConflictDoNothing({ target: calls.callSid })
+}
+
+/**
+ * The call with what is needed to run its next step, locked until the transaction ends: two
+ * webhooks of one call (on any instance) are applied one after the other, never interleaved.
+ * The flow version is the one the call started on, so publishing mid-call changes nothing for it.
+ */
+export async function lockCall (tx: Executor, callSid: string) {
+  const rows = await tx.select({
+    id: calls.id,
+    tenantId: calls.tenantId,
+    callSid: calls.callSid,
+    campaignId: calls.campaignId,
+    flowId: calls.flowId,
+    flowVersion: calls.flowVersion,
+    remoteHash: calls.remoteHash,
+    remoteNumber: calls.remoteNumber,
+    remoteWithheld: calls.remoteWithheld,
+    state: calls.state,
+    stepSeq: calls.stepSeq,
+    endedAt: calls.endedAt,
+    definition: flowVersions.definition,
+    campaign: { timezone: campaigns.timezone, hours: campaigns.hours, holidays: campaigns.holidays, switchboard: campaigns.switchboard }
+  }).from(calls)
+    .leftJoin(flowVersions, and(eq(flowVersions.flowId, calls.flowId), eq(flowVersions.version, calls.flowVersion)))
+    .leftJoin(campaigns, eq(campaigns.id, calls.campaignId))
+    .where(eq(calls.callSid, callSid))
+    .for('update', { of: calls })
+  const row = rows[0]
+  if (row === undefined) return null
+  return { ...row, state: row.state as CallState, definition: row.definition as FlowDefinition | null }
+}
+export type LockedCall = NonNullable<Awaited<ReturnType<typeof lockCall>>>
+
+export interface EventRow { node: string | null, input: string | null, outcome: string }
+
+export async function appendEvents (tx: Executor, call: Pick<LockedCall, 'id' | 'tenantId' | 'stepSeq'>, events: EventRow[], at: Date): Promise<number> {
+  let seq = call.stepSeq
+  if (events.length === 0) return seq
+  await tx.insert(callEvents).values(events.map((e) => ({ tenantId: call.tenantId, callId: call.id, seq: ++seq, node: e.node, input: e.input, outcome: e.outcome, at })))
+  return seq
+}
+
+export async function saveCallState (tx: Executor, callId: string, state: CallState, stepSeq: number, status: string | null): Promise<void> {
+  await tx.update(calls).set({ state, stepSeq, ...(status !== null ? { status } : {}) }).where(eq(calls.id, callId))
+}
+
+export async function insertConsent (tx: Executor, consent: typeof consents.$inferInsert): Promise<void> {
+  await tx.insert(consents).values(consent)
+}
+
+/** An opt-out already on file stays as it was: the first one is the evidence. */
+export async function insertSuppression (tx: Executor, entry: typeof suppressions.$inferInsert): Promise<void> {
+  await tx.insert(suppressions).values(entry).onConflictDoNothing()
+}
+
+export async function insertStreamToken (tx: Executor, token: { tokenHash: string, tenantId: string, callSid: string, at: Date }): Promise<void> {
+  await tx.insert(streamTokens).values({ tokenHash: token.tokenHash, tenantId: token.tenantId, callSid: token.callSid, createdAt: token.at })
+}
+
+/** Records the final status once; Twilio's retries of the same callback change nothing. */
+export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date) {
+  const rows = await tx.update(calls)
+    .set({ status, endedAt: at, durationSeconds, stepSeq: sql`${calls.stepSeq} + 1` })
+    .where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
+    .returning({ id: calls.id, tenantId: calls.tenantId, stepSeq: calls.stepSeq })
+  const row = rows[0]
+  if (row === undefined) return false
+  await tx.insert(callEvents).values({ tenantId: row.tenantId, callId: row.id, seq: row.stepSeq, node: null, input: null, outcome: `status-${status}`, at })
+  return true
+}
+
+export async function setCallStatus (tx: Executor, callSid: string, status: string): Promise<void> {
+  await tx.update(calls).set({ status }).where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
+}

@@ -1,0 +1,4 @@
+import type { Db } from './client.js'
+
+/** The database or a transaction on it: repositories take either, so callers decide the unit of work. */
+export type Executor = Pick<Db, 'select' | 'insert' | 'update' | 'delete' | 'execute'>

@@ -1,0 +1,1 @@
+ALTER TABLE "calls" ADD COLUMN "remote_withheld" boolean DEFAULT false NOT NULL;

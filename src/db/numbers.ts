@@ -1,0 +1,48 @@
+import { and, asc, eq } from 'drizzle-orm'
+import type { Executor } from './executor.js'
+import { campaigns, flows, flowVersions, numbers } from './schema.js'
+
+export interface PhoneNumber { id: string, tenantId: string, number: string, campaignId: string, flowId: string, createdAt: string }
+
+function toNumber (row: typeof numbers.$inferSelect): PhoneNumber {
+  return { id: row.id, tenantId: row.tenantId, number: row.number, campaignId: row.campaignId, flowId: row.flowId, createdAt: row.createdAt.toISOString() }
+}
+
+export async function insertNumber (db: Executor, n: { tenantId: string, number: string, campaignId: string, flowId: string, at: Date }): Promise<PhoneNumber | null> {
+  const rows = await db.insert(numbers).values({ tenantId: n.tenantId, number: n.number, campaignId: n.campaignId, flowId: n.flowId, createdAt: n.at })
+    .onConflictDoNothing({ target: numbers.number }).returning()
+  return rows[0] !== undefined ? toNumber(rows[0]) : null
+}
+
+export async function listNumbers (db: Executor, tenantScope: string | null): Promise<PhoneNumber[]> {
+  const rows = await db.select().from(numbers).where(tenantScope === null ? undefined : eq(numbers.tenantId, tenantScope)).orderBy(asc(numbers.number))
+  return rows.map(toNumber)
+}
+
+export async function deleteNumber (db: Executor, id: string, tenantScope: string | null): Promise<boolean> {
+  const rows = await db.delete(numbers).where(and(eq(numbers.id, id), tenantScope === null ? undefined : eq(numbers.tenantId, tenantScope))).returning({ id: numbers.id })
+  return rows.length > 0
+}
+
+/** Everything needed to answer a call to `number`: its tenant, campaign, flow and published definition. */
+export async function routeForNumber (db: Executor, number: string) {
+  const rows = await db.select({
+    tenantId: numbers.tenantId,
+    flowId: numbers.flowId,
+    campaign: campaigns,
+    publishedVersion: flows.publishedVersion,
+    definition: flowVersions.definition
+  }).from(numbers)
+    .innerJoin(campaigns, eq(campaigns.id, numbers.campaignId))
+    .innerJoin(flows, eq(flows.id, numbers.flowId))
+    .leftJoin(flowVersions, and(eq(flowVersions.flowId, flows.id), eq(flowVersions.version, flows.publishedVersion)))
+    .where(eq(numbers.number, number))
+  return rows[0] ?? null
+}
+
+/** number → switchboard for every number whose campaign has one (the fallback's in-memory copy). */
+export async function switchboardsByNumber (db: Executor): Promise<Map<string, string>> {
+  const rows = await db.select({ number: numbers.number, switchboard: campaigns.switchboard }).from(numbers)
+    .innerJoin(campaigns, eq(campaigns.id, numbers.campaignId))
+  return new Map(rows.filter((r) => r.switchboard !== null).map((r) => [r.number, r.switchboard!]))
+}
