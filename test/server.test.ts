@@ -51,3 +51,17 @@ t.test('npm start: a fresh data folder, no configuration, serves and shuts down 
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM: closes and exits 0')
 })
+
+t.test('npm run simulate: a flow tried without a phone or a server', async (t) => {
+  const child = spawn(process.execPath, [...process.execArgv, 'scripts/simulate.ts', '--flow', 'examples/reception-flow.json', '--campaign', 'examples/campaign.json', '--at', '2026-11-24T10:00:00Z', '--digits', '2,9'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stderr.resume()
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  t.equal(code, 0)
+  t.match(out, 'flow is valid')
+  t.match(out, /recordConsent .*"decision":"denied"/)
+  t.match(out, '<Say>You will not be called again. Goodbye.</Say><Hangup/>')
+  t.match(out, /suppress \{"node":"optout","source":"ivr"\}/)
+  t.notMatch(out, '<Stream', 'consent denied: no stream in the whole transcript')
+})
