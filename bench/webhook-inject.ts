@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'callgate-bench-'))
 const config = loadConfig({ ...process.env, DATA_DIR: dir, PUBLIC_URL: 'https://bench.callgate.test', LOG_LEVEL: 'silent' })
 const app = await buildApp(config)
 const auth = { authorization: `Bearer ${config.adminToken}` }
-const json = async (method: 'POST', url: string, payload: unknown) => (await app.inject({ method, url, headers: auth, payload })).json()
+const json = async (method: 'POST', url: string, payload: object) => (await app.inject({ method, url, headers: auth, payload })).json()
 
 const tenantId = (await json('POST', '/api/tenants', { name: 'Bench' })).id
 const campaign = await json('POST', '/api/campaigns', {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
-import { endCall, insertCall, lockCall, setCallStatus, type LockedCall } from '../db/calls.js'
+import type { Tx } from '../db/executor.js'
+import { appendEvents, endCall, insertCall, lockCall, saveCallState, setCallStatus, type LockedCall } from '../db/calls.js'
 import { routeForNumber } from '../db/numbers.js'
 import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
@@ -59,7 +60,8 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
       await insertCall(tx, { ...call, status: outcome, state: { ...call.state, ended: true } })
       const locked = await lockCall(tx, p.callSid)
       if (locked !== null && locked.stepSeq === 0) {
-        await persistStep(tx, locked, { twiml: '', nextState: locked.state, effects: [{ type: 'logEvent', node: '', outcome }] }, now)
+        const seq = await appendEvents(tx, locked, [{ node: null, input: null, outcome }], now)
+        await saveCallState(tx, locked.id, locked.state, seq, null)
       }
     })
     return ended ? forwardOrApologise(campaign.switchboard) : apologyTwiml()
@@ -110,7 +112,7 @@ async function runLocked (deps: CallStepDeps, callSid: string, input: FlowInput)
  * recorded without evidence. Any other failure, or a step that would still start a stream,
  * gives up: the Twilio error handler answers with the fallback, which never records.
  */
-async function persistDegraded (deps: CallStepDeps, tx: Parameters<Parameters<Db['transaction']>[0]>[0], call: LockedCall, state: LockedCall['state'], input: FlowInput, ctx: FlowContext, failed: StepResult, now: Date, err: unknown): Promise<string> {
+async function persistDegraded (deps: CallStepDeps, tx: Tx, call: LockedCall, state: LockedCall['state'], input: FlowInput, ctx: FlowContext, failed: StepResult, now: Date, err: unknown): Promise<string> {
   const consent = failed.effects.some((e) => e.type === 'recordConsent')
   const optout = failed.effects.some((e) => e.type === 'suppress')
   if (!consent && !optout) throw err

@@ -2,3 +2,6 @@ import type { Db } from './client.js'
 
 /** The database or a transaction on it: repositories take either, so callers decide the unit of work. */
 export type Executor = Pick<Db, 'select' | 'insert' | 'update' | 'delete' | 'execute'>
+
+/** A transaction: an Executor that can also open a savepoint (a nested transaction). */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
