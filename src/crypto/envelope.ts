@@ -1,0 +1,117 @@
+import { Duplex } from 'node:stream'
+import {
+  AlgorithmSuiteIdentifier,
+  buildClient,
+  CommitmentPolicy,
+  type KeyringNode,
+  type MessageHeader
+} from '@aws-crypto/client-node'
+
+// Key commitment on both sides: a message can only ever decrypt to one plaintext.
+const client = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+
+/**
+ * Unsigned on purpose: a signed suite cannot release any plaintext until the trailing signature
+ * is checked, so decrypting a long recording would need the whole message first.
+ */
+export const SUITE_ID = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY
+export const FRAME_LENGTH = 4096
+
+export interface RecordingContext {
+  tenantId: string
+  callSid: string
+  recordingId: string
+}
+
+/** Raised when a message is authentic but was made for another recording. */
+export class EnvelopeContextError extends Error {
+  override name = 'EnvelopeContextError'
+}
+
+/** The encryption context authenticated into every message: it binds a ciphertext to its call. */
+export function encryptionContextOf (context: RecordingContext): Record<string, string> {
+  const ec = { tenant: String(context.tenantId), call: String(context.callSid), recording: String(context.recordingId) }
+  for (const [key, value] of Object.entries(ec)) {
+    // An empty id would make recordings of different calls interchangeable.
+    if (value === '') throw new TypeError(`encryption context '${key}' must not be empty`)
+  }
+  return ec
+}
+
+/** Plaintext in, AWS Encryption SDK message out, one 4 KiB frame at a time. */
+export function encryptStream (keyring: KeyringNode, context: RecordingContext): Duplex {
+  return client.encryptStream(keyring, {
+    suiteId: SUITE_ID,
+    encryptionContext: encryptionContextOf(context),
+    frameLength: FRAME_LENGTH
+  })
+}
+
+/**
+ * Message in, plaintext out. Refuses a message whose encryption context is not exactly the
+ * expected one, before any of its plaintext is released.
+ *
+ * Frames are authenticated one by one, so a message cut or tampered after frame N still yields
+ * frames 1..N before the error: consumers must treat the output as final only once it ends.
+ */
+export function decryptStream (keyring: KeyringNode, expected: RecordingContext): Duplex {
+  return new VerifiedDecryptStream(client.decryptUnsignedMessageStream(keyring), encryptionContextOf(expected))
+}
+
+/**
+ * Wraps the SDK's decrypting stream and gates its output on the header check. The SDK emits
+ * 'MessageHeader' before any body today; the gate makes "no plaintext before the context is
+ * checked" something this module enforces rather than assumes of the SDK's internals.
+ */
+class VerifiedDecryptStream extends Duplex {
+  readonly #inner: Duplex
+  #verified = false
+
+  constructor (inner: Duplex, expected: Record<string, string>) {
+    super()
+    this.#inner = inner
+    inner.once('MessageHeader', (header: MessageHeader) => {
+      const problem = contextMismatch(header.encryptionContext, expected)
+      if (problem !== null) this.destroy(new EnvelopeContextError(problem))
+      else this.#verified = true
+    })
+    inner.on('data', (chunk: Buffer) => {
+      if (this.destroyed) return
+      if (!this.#verified) return this.destroy(new EnvelopeContextError('plaintext arrived before the header was checked'))
+      if (!this.push(chunk)) inner.pause()
+    })
+    inner.once('end', () => this.push(null))
+    // `on`, not `once`: the SDK may report one failure twice (its pipeline, then its duplex).
+    inner.on('error', (err: Error) => this.destroy(err))
+  }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.#inner.write(chunk)) callback()
+    else this.#inner.once('drain', () => callback())
+  }
+
+  override _final (callback: (err?: Error | null) => void): void {
+    this.#inner.end()
+    callback()
+  }
+
+  override _read (): void {
+    this.#inner.resume()
+  }
+
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    // Lets the SDK zero the data key material it holds.
+    this.#inner.destroy()
+    callback(err)
+  }
+}
+
+function contextMismatch (actual: Readonly<Record<string, string>>, expected: Record<string, string>): string | null {
+  const keys = new Set([...Object.keys(actual), ...Object.keys(expected)])
+  for (const key of [...keys].sort()) {
+    if (actual[key] !== expected[key]) {
+      return `encryption context '${key}' is ${JSON.stringify(actual[key] ?? null)}, expected ${JSON.stringify(expected[key] ?? null)}`
+    }
+  }
+  return null
+}
