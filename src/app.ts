@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
@@ -10,6 +11,7 @@ import { ErrorReplySchema } from './errors.js'
 import authPlugin from './plugins/auth.js'
 import corePlugin from './plugins/core.js'
 import databasePlugin from './plugins/database.js'
+import recorderPlugin, { type RecorderPluginOptions } from './plugins/recorder.js'
 import storagePlugin from './plugins/storage.js'
 import switchboardsPlugin from './plugins/switchboards.js'
 import apiRoutes from './routes/api/index.js'
@@ -24,6 +26,7 @@ export interface AppOverrides {
   /** An object store to use instead of opening the configured one (left open on close). */
   objectStore?: ObjectStore
   logger?: FastifyServerOptions['logger']
+  recorder?: RecorderPluginOptions
 }
 
 export async function buildApp (config: Config, overrides: AppOverrides = {}) {
@@ -45,6 +48,8 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Twilio sends ~50 small frames a second per track; 1 MiB is far above any legitimate message.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } })
   app.addSchema(ErrorReplySchema)
 
   await app.register(corePlugin, { config, clock: overrides.clock ?? systemClock })
@@ -52,6 +57,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
   await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
   await app.register(authPlugin)
   await app.register(switchboardsPlugin)
+  await app.register(recorderPlugin, overrides.recorder ?? {})
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500

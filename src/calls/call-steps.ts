@@ -5,6 +5,7 @@ import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
 import { appendEvents, endCall, insertCall, lockCall, saveCallState, setCallStatus, type LockedCall } from '../db/calls.js'
 import { routeForNumber } from '../db/numbers.js'
+import { expireStreamTokens } from '../db/recordings.js'
 import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
 import { forwardOrApologise } from '../twilio/twiml.js'
@@ -81,7 +82,13 @@ export async function callStatus (deps: CallStepDeps, p: { callSid: string, stat
     await setCallStatus(deps.db, p.callSid, p.status)
     return
   }
-  const ended = await deps.db.transaction((tx) => endCall(tx, p.callSid, p.status, p.durationSeconds, deps.clock.now()))
+  const now = deps.clock.now()
+  const ended = await deps.db.transaction(async (tx) => {
+    const first = await endCall(tx, p.callSid, p.status, p.durationSeconds, now)
+    // Consent was for this call: a token it never used must not admit a stream later.
+    if (first) await expireStreamTokens(tx, p.callSid, now)
+    return first
+  })
   if (!ended) deps.log.info({ callSid: p.callSid, status: p.status }, 'status callback for an ended or unknown call ignored')
 }
 

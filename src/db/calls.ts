@@ -82,6 +82,16 @@ export async function insertStreamToken (tx: Executor, token: { tokenHash: strin
   await tx.insert(streamTokens).values({ tokenHash: token.tokenHash, tenantId: token.tenantId, callSid: token.callSid, createdAt: token.at })
 }
 
+/** Adds one event to a call from outside its webhook steps (recording outcomes, status). */
+export async function appendCallEvent (tx: Executor, callSid: string, event: EventRow, at: Date): Promise<boolean> {
+  const rows = await tx.update(calls).set({ stepSeq: sql`${calls.stepSeq} + 1` }).where(eq(calls.callSid, callSid))
+    .returning({ id: calls.id, tenantId: calls.tenantId, stepSeq: calls.stepSeq })
+  const row = rows[0]
+  if (row === undefined) return false
+  await tx.insert(callEvents).values({ tenantId: row.tenantId, callId: row.id, seq: row.stepSeq, node: event.node, input: event.input, outcome: event.outcome, at })
+  return true
+}
+
 /** Records the final status once; Twilio's retries of the same callback change nothing. */
 export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date) {
   const rows = await tx.update(calls)

@@ -5,6 +5,7 @@ import { signedParams, signedUrl, validTwilioSignature } from '../../twilio/sign
 import { forwardOrApologise } from '../../twilio/twiml.js'
 import callRoutes from './calls.js'
 import fallbackRoute from './fallback.js'
+import mediaRoute from './media.js'
 
 /** Everything under /twilio: form bodies, signature check, and a TwiML answer when a handler fails. */
 const twilioRoutes: FastifyPluginAsync = async (app) => {
@@ -34,6 +35,7 @@ const twilioRoutes: FastifyPluginAsync = async (app) => {
 
   await app.register(fallbackRoute)
   await app.register(callRoutes)
+  await app.register(mediaRoute)
 }
 
 export default twilioRoutes

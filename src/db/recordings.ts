@@ -1,0 +1,46 @@
+import { and, eq, isNull } from 'drizzle-orm'
+import type { Executor } from './executor.js'
+import { calls, campaigns, recordings, streamTokens } from './schema.js'
+
+/**
+ * Spends a one-time stream token: it must exist, belong to this call and be unused. The
+ * conditional UPDATE makes the check and the spending one step, so a token admits one stream.
+ */
+export async function spendStreamToken (db: Executor, tokenHash: string, callSid: string, at: Date): Promise<boolean> {
+  const rows = await db.update(streamTokens).set({ usedAt: at })
+    .where(and(eq(streamTokens.tokenHash, tokenHash), eq(streamTokens.callSid, callSid), isNull(streamTokens.usedAt)))
+    .returning({ callSid: streamTokens.callSid })
+  return rows.length > 0
+}
+
+/** Unused tokens of a finished call can never be spent afterwards. */
+export async function expireStreamTokens (db: Executor, callSid: string, at: Date): Promise<void> {
+  await db.update(streamTokens).set({ usedAt: at }).where(and(eq(streamTokens.callSid, callSid), isNull(streamTokens.usedAt)))
+}
+
+export async function callForRecording (db: Executor, callSid: string) {
+  const rows = await db.select({ id: calls.id, tenantId: calls.tenantId, retention: campaigns.retention })
+    .from(calls).leftJoin(campaigns, eq(campaigns.id, calls.campaignId)).where(eq(calls.callSid, callSid))
+  return rows[0] ?? null
+}
+
+export type RecordingRow = typeof recordings.$inferSelect
+
+export async function insertRecording (db: Executor, row: typeof recordings.$inferInsert): Promise<void> {
+  await db.insert(recordings).values(row)
+}
+
+export async function updateRecording (db: Executor, id: string, patch: Partial<typeof recordings.$inferInsert>): Promise<void> {
+  await db.update(recordings).set(patch).where(eq(recordings.id, id))
+}
+
+/** Locks a spooled recording for upload; another process already uploading it is skipped. */
+export async function lockSpooled (tx: Executor, id: string): Promise<RecordingRow | null> {
+  const rows = await tx.select().from(recordings).where(and(eq(recordings.id, id), eq(recordings.status, 'spooled'))).for('update', { skipLocked: true })
+  return rows[0] ?? null
+}
+
+export async function findRecording (db: Executor, id: string): Promise<RecordingRow | null> {
+  const rows = await db.select().from(recordings).where(eq(recordings.id, id))
+  return rows[0] ?? null
+}

@@ -1,0 +1,51 @@
+import { join } from 'node:path'
+import fp from 'fastify-plugin'
+import { createKeyring, type Keyring } from '../crypto/keyring.js'
+import { createRecorder, type Recorder } from '../recording/recorder.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    keyring: Keyring
+    recorder: Recorder
+    /** Finalizations in flight; close waits for them so a stream ending at shutdown is not lost. */
+    recordingsInFlight: Set<Promise<unknown>>
+  }
+}
+
+export interface RecorderPluginOptions {
+  /** How often complete spool files are retried. Default 30 s. */
+  spoolRetryMs?: number
+}
+
+export default fp<RecorderPluginOptions>(async (app, opts) => {
+  const { config } = app
+  const keyring = await createKeyring({ kms: { keyId: config.kms.keyId, endpoint: config.kms.endpoint, region: config.s3.region }, dataDir: config.dataDir })
+  const recorder = createRecorder({
+    db: app.database.db,
+    store: app.objectStore,
+    keyring,
+    clock: app.clock,
+    log: app.log,
+    spoolDir: join(config.dataDir, 'spool'),
+    sseKmsKeyId: config.s3.sseKmsKeyId
+  })
+  const inFlight = new Set<Promise<unknown>>()
+  app.decorate('keyring', keyring)
+  app.decorate('recorder', recorder)
+  app.decorate('recordingsInFlight', inFlight)
+
+  let timer: NodeJS.Timeout | undefined
+  const retry = () => {
+    const run = recorder.retrySpooled().catch((err: unknown) => { app.log.error({ err }, 'spool retry failed') })
+    inFlight.add(run)
+    void run.finally(() => inFlight.delete(run))
+  }
+  app.addHook('onReady', async () => {
+    // A previous run may have left complete recordings that never reached the bucket.
+    retry()
+    timer = setInterval(retry, opts.spoolRetryMs ?? 30_000)
+    timer.unref()
+  })
+  app.addHook('preClose', async () => { clearInterval(timer) })
+  app.addHook('onClose', async () => { await Promise.allSettled([...inFlight]) })
+}, { name: 'recorder', dependencies: ['database', 'storage'] })

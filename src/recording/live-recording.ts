@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { rename, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { KeyringNode } from '@aws-crypto/client-node'
+import { encryptStream, type RecordingContext } from '../crypto/envelope.js'
+import { Assembler, type AssemblerStats, type PushResult } from './assembler.js'
+import type { Track } from './frames.js'
+
+// 2 channels × 8 samples per ms × 1 byte per µ-law sample.
+const BYTES_PER_MS = 16
+// The Encryption SDK's cost is per write: batching 20 ms frames into 64 KiB writes is ~5× faster.
+const BATCH_BYTES = 64 * 1024
+// Above this much ciphertext waiting for the disk, the WebSocket is paused (back-pressure).
+const HIGH_WATER = 256 * 1024
+
+export interface FinishedRecording {
+  file: string
+  plainBytes: number
+  sha256: string
+  durationMs: number
+  stats: AssemblerStats
+}
+
+export const spoolPaths = (spoolDir: string, id: string) => ({ part: join(spoolDir, `${id}.part`), complete: join(spoolDir, `${id}.enc`) })
+
+/**
+ * One live recording: media frames → two-channel assembler → envelope encryption → spool file.
+ * Only ciphertext reaches the disk. Memory stays bounded whatever the call length: the jitter
+ * window, one batch, and the encrypt stream's high-water mark.
+ */
+export class LiveRecording {
+  private readonly assembler: Assembler
+  private readonly encrypt: Duplex
+  private readonly written: Promise<void>
+  private readonly paths: { part: string, complete: string }
+  private readonly hash = createHash('sha256')
+  private plainBytes = 0
+  private batch: Buffer[] = []
+  private batchBytes = 0
+  private paused = false
+  private pressured = false
+
+  constructor (readonly id: string, spoolDir: string, keyring: KeyringNode, context: RecordingContext, private readonly onPressure: (pause: boolean) => void) {
+    this.paths = spoolPaths(spoolDir, id)
+    this.encrypt = encryptStream(keyring, context)
+    this.encrypt.on('error', () => {})
+    this.written = pipeline(this.encrypt, createWriteStream(this.paths.part, { mode: 0o600 }))
+    // 100 ms chunks: the granularity at which an agent's pause cuts audio out.
+    this.assembler = new Assembler({ onChunk: (chunk) => this.take(chunk), chunkBytes: 1600 })
+  }
+
+  push (track: Track, timestampMs: number, payload: Buffer): PushResult {
+    return this.assembler.push(track, timestampMs, payload)
+  }
+
+  /** While paused, audio is cut out of the stored recording (card numbers, health details). */
+  setPaused (paused: boolean): void {
+    this.paused = paused
+  }
+
+  stats (): AssemblerStats {
+    return this.assembler.stats()
+  }
+
+  /** Ends the stream: everything assembled is encrypted and the spool file is complete. */
+  async finish (): Promise<FinishedRecording> {
+    this.assembler.flush()
+    this.writeBatch()
+    this.encrypt.end()
+    await this.written
+    await rename(this.paths.part, this.paths.complete)
+    return { file: this.paths.complete, plainBytes: this.plainBytes, sha256: this.hash.digest('hex'), durationMs: Math.round(this.plainBytes / BYTES_PER_MS), stats: this.assembler.stats() }
+  }
+
+  /** Drops the recording and its spool file. */
+  async discard (): Promise<void> {
+    this.encrypt.destroy()
+    await this.written.catch(() => {})
+    await unlink(this.paths.part).catch(() => {})
+  }
+
+  private take (chunk: Buffer): void {
+    if (this.paused) return
+    this.hash.update(chunk)
+    this.plainBytes += chunk.length
+    this.batch.push(chunk)
+    this.batchBytes += chunk.length
+    if (this.batchBytes >= BATCH_BYTES) this.writeBatch()
+  }
+
+  private writeBatch (): void {
+    if (this.batchBytes === 0) return
+    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes)
+    this.batch = []
+    this.batchBytes = 0
+    this.encrypt.write(data)
+    if (!this.pressured && this.encrypt.writableLength > HIGH_WATER) {
+      this.pressured = true
+      this.onPressure(true)
+      this.encrypt.once('drain', () => {
+        this.pressured = false
+        this.onPressure(false)
+      })
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Keyring } from '../crypto/keyring.js'
+import { appendCallEvent } from '../db/calls.js'
+import type { Db } from '../db/client.js'
+import { callForRecording, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
+import type { ObjectStore } from '../storage/object-store.js'
+import { LiveRecording } from './live-recording.js'
+
+export interface RecorderDeps {
+  db: Db
+  store: ObjectStore
+  keyring: Keyring
+  clock: Clock
+  log: FastifyBaseLogger
+  spoolDir: string
+  sseKmsKeyId: string | null
+}
+
+export interface OpenedRecording {
+  live: LiveRecording
+  tenantId: string
+  callSid: string
+  key: string
+  retentionDays: number
+}
+
+const DAY_MS = 86_400_000
+// Plaintext format of every stored recording: raw interleaved µ-law, 8 kHz, caller left.
+export const RECORDING_CONTENT_TYPE = 'audio/x-mulaw;rate=8000;channels=2'
+
+export type Recorder = ReturnType<typeof createRecorder>
+
+export function createRecorder (deps: RecorderDeps) {
+  const { db, store, clock, log } = deps
+
+  /** Admits a media stream only with an unused token issued for this call at consent. */
+  async function open (callSid: string, token: string, onPressure: (pause: boolean) => void): Promise<OpenedRecording | null> {
+    const now = clock.now()
+    const tokenHash = createHash('sha256').update(token).digest('hex')
+    if (!await spendStreamToken(db, tokenHash, callSid, now)) return null
+    const call = await callForRecording(db, callSid)
+    if (call === null) return null
+    const id = randomUUID()
+    const key = `${call.tenantId}/${now.toISOString().slice(0, 10).replaceAll('-', '/')}/${id}.cgrec`
+    await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 })
+    const live = new LiveRecording(id, deps.spoolDir, deps.keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, onPressure)
+    await insertRecording(db, {
+      id,
+      tenantId: call.tenantId,
+      callId: call.id,
+      callSid,
+      bucket: store.bucket,
+      key,
+      contentType: RECORDING_CONTENT_TYPE,
+      channels: 2,
+      keyId: deps.keyring.keyId,
+      keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
+      status: 'recording',
+      createdAt: now
+    })
+    await appendCallEvent(db, callSid, { node: null, input: null, outcome: 'recording-started' }, now)
+    return { live, tenantId: call.tenantId, callSid, key, retentionDays: call.retention?.recordingsDays ?? 0 }
+  }
+
+  /** Stream over: complete the spool file, then upload it; a failed upload stays spooled for the retry loop. */
+  async function finalize (rec: OpenedRecording): Promise<'stored' | 'spooled' | 'failed'> {
+    let finished
+    try {
+      finished = await rec.live.finish()
+    } catch (err) {
+      log.error({ err, callSid: rec.callSid, recordingId: rec.live.id }, 'recording could not be completed')
+      await rec.live.discard()
+      await updateRecording(db, rec.live.id, { status: 'failed' })
+      await appendCallEvent(db, rec.callSid, { node: null, input: null, outcome: 'recording-failed' }, clock.now())
+      return 'failed'
+    }
+    await updateRecording(db, rec.live.id, { status: 'spooled', plainBytes: finished.plainBytes, sha256: finished.sha256, durationMs: finished.durationMs })
+    log.info({ callSid: rec.callSid, recordingId: rec.live.id, ...finished.stats, durationMs: finished.durationMs }, 'recording complete; uploading')
+    if (await uploadSpooled(rec.live.id)) return 'stored'
+    await appendCallEvent(db, rec.callSid, { node: null, input: null, outcome: 'recording-spooled' }, clock.now())
+    return 'spooled'
+  }
+
+  /**
+   * Uploads one complete spool file. The row lock (SKIP LOCKED) keeps two retry loops, in any
+   * processes, from uploading the same file twice.
+   */
+  async function uploadSpooled (id: string): Promise<boolean> {
+    const file = join(deps.spoolDir, `${id}.enc`)
+    return await db.transaction(async (tx) => {
+      const row = await lockSpooled(tx, id)
+      if (row === null) return false
+      try {
+        const size = (await stat(file)).size
+        // lib-storage streams the file in parts; on failure it aborts the multipart upload, so
+        // no partial object is ever visible.
+        await new Upload({
+          client: store.client,
+          params: {
+            Bucket: row.bucket,
+            Key: row.key,
+            Body: createReadStream(file),
+            ContentType: 'application/octet-stream',
+            ...(deps.sseKmsKeyId !== null ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: deps.sseKmsKeyId } : {})
+          },
+          queueSize: 2,
+          partSize: 8 * 1024 * 1024,
+          leavePartsOnError: false
+        }).done()
+        const call = await callForRecording(tx, row.callSid)
+        const days = call?.retention?.recordingsDays ?? 0
+        // Tagged after the upload: the lifecycle rule of this retention window expires it in S3 too.
+        await store.client.send(new PutObjectTaggingCommand({ Bucket: row.bucket, Key: row.key, Tagging: { TagSet: [{ Key: 'retention-days', Value: String(days) }] } }))
+        const now = clock.now()
+        await updateRecording(tx, id, { status: 'stored', retainUntil: new Date(now.getTime() + days * DAY_MS) })
+        await appendCallEvent(tx, row.callSid, { node: null, input: null, outcome: 'recording-stored' }, now)
+        log.info({ callSid: row.callSid, recordingId: id, bytes: size }, 'recording stored')
+      } catch (err) {
+        log.error({ err, callSid: row.callSid, recordingId: id }, 'recording upload failed; kept in the spool for retry')
+        return false
+      }
+      await unlink(file).catch(() => {})
+      return true
+    })
+  }
+
+  /** Uploads every complete spool file (at start-up and from the retry loop). Returns how many were stored. */
+  async function retrySpooled (): Promise<number> {
+    let names: string[]
+    try {
+      names = await readdir(deps.spoolDir)
+    } catch {
+      return 0
+    }
+    let stored = 0
+    for (const name of names.filter((n) => n.endsWith('.enc'))) {
+      if (await uploadSpooled(basename(name, '.enc'))) stored++
+    }
+    return stored
+  }
+
+  return { open, finalize, retrySpooled }
+}

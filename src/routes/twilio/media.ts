@@ -1,0 +1,96 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { WebSocket } from 'ws'
+import { isSupportedFormat, mediaAudio, parseFrame, type MediaFrame } from '../../recording/frames.js'
+import type { OpenedRecording } from '../../recording/recorder.js'
+
+// RFC 6455 §7.4.1: 1008 = policy violation, 1003 = unsupported data.
+const POLICY_VIOLATION = 1008
+const UNSUPPORTED = 1003
+// Frames that arrive while the token is being checked (up to 5 s of both tracks) are held, not lost.
+const MAX_PENDING = 500
+
+/**
+ * Twilio Media Streams (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
+ * The upgrade is signature-checked by the /twilio hook; the `start` message must carry the
+ * one-time token issued for this CallSid when the caller consented, or nothing is stored.
+ */
+const mediaRoute: FastifyPluginAsync = async (app) => {
+  app.get('/media', { websocket: true, schema: { summary: 'Twilio Media Streams WebSocket (consent-gated recording)', tags: ['twilio'], hide: true } }, (socket: WebSocket, request) => {
+    let log = request.log
+    let recording: OpenedRecording | null = null
+    let opening: Promise<void> | null = null
+    let finalizing: Promise<unknown> | null = null
+    const pending: MediaFrame[] = []
+    let malformed = 0
+
+    const push = (frame: MediaFrame) => {
+      const audio = mediaAudio(frame)
+      recording!.live.push(audio.track, audio.timestampMs, audio.payload)
+    }
+    const refuse = (code: number, reason: string) => {
+      log.warn({ reason }, 'media stream refused; nothing stored')
+      socket.close(code, reason)
+    }
+    const finalize = () => {
+      finalizing ??= (async () => {
+        await opening
+        if (recording === null) return
+        const outcome = await app.recorder.finalize(recording)
+        log.info({ outcome, malformed }, 'media stream ended')
+      })().catch((err: unknown) => { log.error({ err }, 'could not finalize a recording') })
+      app.recordingsInFlight.add(finalizing)
+      void finalizing.finally(() => app.recordingsInFlight.delete(finalizing!))
+    }
+
+    // Attached before anything is awaited: an early frame must not be missed.
+    socket.on('message', (data: Buffer) => {
+      const parsed = parseFrame(data.toString('utf8'))
+      if (!parsed.ok) {
+        malformed++
+        return
+      }
+      const frame = parsed.frame
+      switch (frame.event) {
+        case 'connected':
+        case 'mark':
+          return
+        case 'start': {
+          if (opening !== null) { malformed++; return }
+          const { callSid, customParameters, mediaFormat } = frame.start
+          log = request.log.child({ callSid })
+          if (!isSupportedFormat(mediaFormat)) { opening = Promise.resolve(); refuse(UNSUPPORTED, 'media format must be audio/x-mulaw 8000 Hz mono per track'); return }
+          const token = customParameters?.token
+          if (typeof token !== 'string' || token === '') { opening = Promise.resolve(); refuse(POLICY_VIOLATION, 'no stream token'); return }
+          opening = app.recorder.open(callSid, token, (pause) => { if (pause) socket.pause(); else socket.resume() }).then((opened) => {
+            if (opened === null) { refuse(POLICY_VIOLATION, 'stream token refused'); return }
+            recording = opened
+            for (const f of pending.splice(0)) push(f)
+          }, (err: unknown) => {
+            // Without the database there is no proof of consent: stop rather than record.
+            log.error({ err }, 'could not open a recording')
+            socket.close(POLICY_VIOLATION, 'recording unavailable')
+          })
+          return
+        }
+        case 'media':
+          if (recording !== null) push(frame)
+          else if (opening !== null && pending.length < MAX_PENDING && socket.readyState === socket.OPEN) pending.push(frame)
+          else malformed++
+          return
+        case 'stop':
+          finalize()
+          return
+        default: {
+          const unknown: never = frame
+          log.debug({ unknown }, 'unexpected media stream message')
+          malformed++
+        }
+      }
+    })
+    // A stream that drops without `stop` still keeps what it has.
+    socket.on('close', finalize)
+    socket.on('error', (err) => { log.warn({ err }, 'media stream socket error') })
+  })
+}
+
+export default mediaRoute

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { buffer } from 'node:stream/consumers'
+import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3'
+import { asc, eq } from 'drizzle-orm'
+import S3rver from 's3rver'
+import t, { type Test } from 'tap'
+import type { WebSocket } from 'ws'
+import type { App } from '../../src/app.js'
+import { decryptStream } from '../../src/crypto/envelope.js'
+import { callEvents, calls, recordings } from '../../src/db/schema.js'
+import { twilioSignature } from '../../src/twilio/signature.js'
+import { admin, bearer, build, fixedClock, signedTwilio, tempDir, TWILIO_TOKEN } from '../helper.js'
+
+const definition = JSON.parse(readFileSync(new URL('../fixtures/flows/valid/design-example.json', import.meta.url), 'utf8'))
+const NUMBER = '+442079460018'
+const STREAM_URL = 'wss://voice.callgate.test/twilio/media'
+let sidCounter = 0x500
+const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
+
+async function setup (t: Test, env: Record<string, string> = {}) {
+  const app = await build(t, { env, overrides: { clock: fixedClock('2026-11-24T10:00:00Z'), recorder: { spoolRetryMs: 3_600_000 } } })
+  const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Acme' } })).json().id
+  const ops = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'ops', name: 'O', email: 'o@acme.test' } })).json().apiKey)
+  const campaignId = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: ops, payload: { name: 'A', timezone: 'Europe/London', hours: { tue: [['09:00', '17:00']] }, switchboard: '+442079460000', retention: { recordingsDays: 90, callLogDays: 365, redactAfterDays: 30 }, lawfulBasis: 'consent' } })).json().id
+  const flowId = (await app.inject({ method: 'POST', url: '/api/flows', headers: ops, payload: { name: 'R', campaignId } })).json().id
+  await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition } })
+  await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })
+  await app.inject({ method: 'POST', url: '/api/numbers', headers: ops, payload: { number: NUMBER, campaignId, flowId } })
+  return { app, tenantId }
+}
+
+/** A caller who consents: returns the CallSid and the stream token from the TwiML. */
+async function consentingCall (app: App): Promise<{ callSid: string, token: string }> {
+  const callSid = newSid()
+  const base = { CallSid: callSid, From: '+447700900123', To: NUMBER }
+  await app.inject(signedTwilio('/twilio/voice', base))
+  const res = await app.inject(signedTwilio('/twilio/flow?node=consent', { ...base, Digits: '1' }))
+  const token = /<Parameter name="token" value="([^"]+)"/.exec(res.body)?.[1]
+  if (token === undefined) throw new Error('no token in ' + res.body)
+  return { callSid, token }
+}
+
+async function openStream (app: App): Promise<{ ws: WebSocket, closed: Promise<number> }> {
+  let resolveClosed!: (code: number) => void
+  const closed = new Promise<number>((resolve) => { resolveClosed = resolve })
+  const ws = await app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, STREAM_URL, {}) } }, {
+    onInit: (socket) => socket.on('close', (code) => resolveClosed(code))
+  })
+  return { ws, closed }
+}
+
+const startFrame = (callSid: string, token: string | undefined) => JSON.stringify({
+  event: 'start',
+  sequenceNumber: '1',
+  streamSid: 'MZ' + '1'.repeat(32),
+  start: { streamSid: 'MZ' + '1'.repeat(32), accountSid: 'AC' + '0'.repeat(32), callSid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: token === undefined ? {} : { token } }
+})
+let sequence = 1
+const mediaFrame = (track: string, ms: number, payload: Buffer) => JSON.stringify({ event: 'media', sequenceNumber: String(++sequence), streamSid: 'MZ' + '1'.repeat(32), media: { track, chunk: String(ms / 20), timestamp: String(ms), payload: payload.toString('base64') } })
+
+const stopFrame = (callSid: string) => JSON.stringify({ event: 'stop', sequenceNumber: String(++sequence), streamSid: 'MZ' + '1'.repeat(32), stop: { accountSid: 'AC' + '0'.repeat(32), callSid } })
+
+/** Distinct pseudo-random µ-law per track and frame (never 0xFF, the silence byte). */
+function payloadFor (track: number, slot: number): Buffer {
+  const out = Buffer.alloc(160)
+  let x = (track * 7919 + slot * 104729 + 1) >>> 0
+  for (let i = 0; i < 160; i++) { x = (x * 1664525 + 1013904223) >>> 0; out[i] = (x >>> 24) % 255 }
+  return out
+}
+
+/** Twilio streams in real time; the test sends as fast as it can, so it waits for admission first. */
+async function admitted (app: App, callSid: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const rows = await app.database.db.select({ id: recordings.id }).from(recordings).where(eq(recordings.callSid, callSid))
+    if (rows.length > 0) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error('stream not admitted')
+}
+
+async function settle (app: App): Promise<void> {
+  for (let i = 0; i < 200 && app.recordingsInFlight.size === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  while (app.recordingsInFlight.size > 0) await Promise.allSettled([...app.recordingsInFlight])
+}
+
+t.test('a consented call is recorded: encrypted, streamed, intact', async (t) => {
+  const { app, tenantId } = await setup(t)
+  const { callSid, token } = await consentingCall(app)
+  const { ws } = await openStream(app)
+
+  const SLOTS = 3 * 60 * 50 // three minutes of 20 ms frames
+  const GAP = { from: 3000, to: 3100 } // 2 s with no outbound audio
+  const expected = Buffer.alloc(SLOTS * 320, 0xff)
+  const order: Array<[number, number]> = []
+  for (let slot = 0; slot < SLOTS; slot++) {
+    order.push([0, slot])
+    if (slot < GAP.from || slot >= GAP.to) order.push([1, slot])
+  }
+  // Reorder: swap neighbouring inbound frames now and then (well inside the jitter window).
+  for (let i = 100; i + 4 < order.length; i += 997) [order[i], order[i + 4]] = [order[i + 4]!, order[i]!]
+
+  ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }))
+  ws.send(startFrame(callSid, token))
+  ws.send(mediaFrame('inbound', 0, payloadFor(0, 0))) // held while the token is checked
+  await admitted(app, callSid)
+  for (const [i, [track, slot]] of order.entries()) {
+    const payload = payloadFor(track, slot)
+    for (let s = 0; s < 160; s++) expected[slot * 320 + s * 2 + track] = payload[s]!
+    ws.send(mediaFrame(track === 0 ? 'inbound' : 'outbound', slot * 20, payload))
+    if (i === 5000) ws.send('{"event":"media","media":{"track":"inbound","payload":"%%%not base64"}}')
+    if (i === 6000) ws.send('garbage')
+  }
+  ws.send(stopFrame(callSid))
+  await settle(app)
+  ws.terminate()
+
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  t.ok(row, 'a recording row')
+  t.match(row, { status: 'stored', tenantId, channels: 2, contentType: 'audio/x-mulaw;rate=8000;channels=2', plainBytes: expected.length, durationMs: 180_000, keyId: 'local:local-1', legalHold: false })
+  t.equal(row!.sha256, createHash('sha256').update(expected).digest('hex'), 'sha256 of the plaintext')
+  t.equal(row!.retainUntil!.toISOString(), '2027-02-22T10:00:00.000Z', '90 days after it was stored')
+  t.match(row!.key, new RegExp(`^${tenantId}/2026/11/24/${row!.id}\\.cgrec$`), 'object key holds no personal data')
+
+  const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const ciphertext = Buffer.from(await object.Body!.transformToByteArray())
+  t.ok(ciphertext.length > expected.length, 'ciphertext carries the envelope')
+  let runs = 0
+  for (let offset = 0; offset + 32 <= expected.length; offset += 4096) if (ciphertext.includes(expected.subarray(offset, offset + 32))) runs++
+  t.equal(runs, 0, 'no run of the audio is in the stored object')
+  for (const probe of [payloadFor(0, 10), payloadFor(1, 4000)]) t.notOk(ciphertext.includes(probe.subarray(0, 32)), 'no frame of either track in clear')
+
+  const plain = await buffer(Readable.from([ciphertext]).pipe(decryptStream(app.keyring.keyring, { tenantId, callSid, recordingId: row!.id })))
+  t.equal(plain.length, expected.length)
+  t.ok(plain.equals(expected), 'decrypts to exactly the two-channel audio, the gap filled with silence')
+  const tags = await app.objectStore.client.send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
+  t.same(tags.TagSet, [{ Key: 'retention-days', Value: '90' }])
+
+  const [call] = await app.database.db.select().from(calls).where(eq(calls.callSid, callSid))
+  const outcomes = (await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id)).orderBy(asc(callEvents.seq))).map((e) => e.outcome)
+  t.ok(outcomes.includes('recording-started') && outcomes.includes('recording-stored'), 'recording events in the call log')
+  t.same(readdirSync(join(app.config.dataDir, 'spool')), [], 'spool emptied after upload')
+})
+
+t.test('streams without a valid token are refused and store nothing', async (t) => {
+  const { app } = await setup(t)
+  const first = await consentingCall(app)
+  const other = await consentingCall(app)
+
+  const attempt = async (callSid: string, token: string | undefined) => {
+    const { ws, closed } = await openStream(app)
+    ws.send(startFrame(callSid, token))
+    ws.send(mediaFrame('inbound', 0, payloadFor(0, 0)))
+    const code = await closed
+    ws.terminate()
+    return code
+  }
+  t.equal(await attempt(first.callSid, undefined), 1008, 'no token')
+  t.equal(await attempt(first.callSid, other.token), 1008, 'another call\'s token')
+  t.equal(await attempt(first.callSid, 'made-up-token-000000000000'), 1008, 'an unknown token')
+
+  const { ws } = await openStream(app)
+  ws.send(startFrame(first.callSid, first.token))
+  ws.send(stopFrame(first.callSid))
+  await settle(app)
+  ws.terminate()
+  t.equal(await attempt(first.callSid, first.token), 1008, 'a token already used')
+
+  await app.inject(signedTwilio('/twilio/status', { CallSid: other.callSid, CallStatus: 'completed', CallDuration: '5' }))
+  t.equal(await attempt(other.callSid, other.token), 1008, 'a token of a call that has ended')
+
+  const rows = await app.database.db.select().from(recordings)
+  t.equal(rows.length, 1, 'only the admitted stream has a recording')
+  t.equal(rows[0]!.callSid, first.callSid)
+
+  await t.rejects(app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, 'wss://elsewhere.test/twilio/media', {}) } }), 'an upgrade with a bad signature is refused')
+})
+
+t.test('S3 down during a call: spooled, then uploaded when it is back, bytes identical', async (t) => {
+  const dir = tempDir(t)
+  const port = 30_000 + Math.floor(Math.random() * 20_000)
+  const s3opts = { address: '127.0.0.1', port, silent: true, directory: dir }
+  let s3 = new S3rver(s3opts)
+  await s3.run()
+  t.teardown(() => s3.close().catch(() => {}))
+  const endpoint = `http://127.0.0.1:${port}`
+  const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } })
+  t.teardown(() => client.destroy())
+  await client.send(new CreateBucketCommand({ Bucket: 'rec-test' }))
+  process.env.AWS_ACCESS_KEY_ID = 'S3RVER'
+  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER'
+
+  const { app } = await setup(t, { S3_ENDPOINT: endpoint, S3_BUCKET: 'rec-test', S3_FORCE_PATH_STYLE: 'true' })
+  const { callSid, token } = await consentingCall(app)
+  const { ws } = await openStream(app)
+  ws.send(startFrame(callSid, token))
+  await admitted(app, callSid)
+  for (let slot = 0; slot < 1500; slot++) {
+    ws.send(mediaFrame('inbound', slot * 20, payloadFor(0, slot)))
+    ws.send(mediaFrame('outbound', slot * 20, payloadFor(1, slot)))
+    if (slot === 700) await s3.close() // storage goes away mid-call
+  }
+  ws.send(stopFrame(callSid))
+  await settle(app)
+  ws.terminate()
+
+  const [spooled] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  t.equal(spooled!.status, 'spooled', 'kept on local disk, not lost')
+  const spoolFile = join(app.config.dataDir, 'spool', `${spooled!.id}.enc`)
+  const spooledBytes = readFileSync(spoolFile)
+  t.ok(spooledBytes.length > 1500 * 320, 'the encrypted recording is in the spool')
+  t.notOk(spooledBytes.includes(payloadFor(0, 10).subarray(0, 32)), 'the spool holds ciphertext only')
+
+  s3 = new S3rver(s3opts)
+  await s3.run()
+  t.equal(await app.recorder.retrySpooled(), 1, 'the retry uploads it')
+  const [stored] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  t.equal(stored!.status, 'stored')
+  const object = await client.send(new GetObjectCommand({ Bucket: 'rec-test', Key: stored!.key }))
+  t.ok(Buffer.from(await object.Body!.transformToByteArray()).equals(spooledBytes), 'bytes identical to what was spooled')
+  t.equal(await app.recorder.retrySpooled(), 0, 'nothing left to retry')
+})
