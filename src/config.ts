@@ -13,6 +13,7 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 8 })),
   TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
+  TWILIO_API_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+$' })),
   S3_BUCKET: Type.Optional(Type.String({ minLength: 3 })),
   S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
   S3_REGION: Type.Optional(Type.String({ minLength: 1 })),
@@ -43,6 +44,8 @@ export interface Config {
   databaseUrl: string | null
   twilioAuthToken: string
   twilioAccountSid: string | null
+  /** Base URL of Twilio's REST API (a stand-in in tests). */
+  twilioApiUrl: string
   adminToken: string
   /** Key for HMAC-SHA-256 of phone numbers kept only for matching. */
   numberHashKey: string
@@ -81,6 +84,7 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     databaseUrl: env.DATABASE_URL ?? null,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN ?? secrets.twilioAuthToken,
     twilioAccountSid: env.TWILIO_ACCOUNT_SID ?? null,
+    twilioApiUrl: env.TWILIO_API_URL ?? 'https://api.twilio.com',
     adminToken: env.ADMIN_TOKEN ?? secrets.adminToken,
     numberHashKey: secrets.numberHashKey,
     linkSecret: secrets.linkSecret,

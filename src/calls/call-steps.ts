@@ -9,6 +9,7 @@ import { expireStreamTokens } from '../db/recordings.js'
 import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
 import { forwardOrApologise } from '../twilio/twiml.js'
+import { flowUrl, streamUrl } from '../twilio/urls.js'
 import { persistStep } from './persist-step.js'
 
 export interface CallStepDeps {
@@ -134,8 +135,8 @@ function contextFor (deps: CallStepDeps, call: LockedCall, now: Date): FlowConte
   return {
     now,
     campaign: call.campaign!,
-    flowUrl: (node) => `${deps.publicUrl}/twilio/flow?node=${encodeURIComponent(node)}`,
-    streamUrl: `${deps.publicUrl.replace(/^http/, 'ws')}/twilio/media`,
+    flowUrl: (node) => flowUrl(deps.publicUrl, node),
+    streamUrl: streamUrl(deps.publicUrl),
     streamToken: randomBytes(24).toString('base64url')
   }
 }

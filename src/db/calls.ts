@@ -107,3 +107,14 @@ export async function endCall (tx: Executor, callSid: string, status: string, du
 export async function setCallStatus (tx: Executor, callSid: string, status: string): Promise<void> {
   await tx.update(calls).set({ status }).where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
 }
+
+export async function findCallBySid (db: Executor, callSid: string, tenantScope: string | null) {
+  const rows = await db.select({ id: calls.id, tenantId: calls.tenantId, callSid: calls.callSid, remoteHash: calls.remoteHash, campaignId: calls.campaignId, flowId: calls.flowId, flowVersion: calls.flowVersion, endedAt: calls.endedAt })
+    .from(calls).where(and(eq(calls.callSid, callSid), tenantScope === null ? undefined : eq(calls.tenantId, tenantScope)))
+  return rows[0] ?? null
+}
+
+export async function hasGrantedConsent (db: Executor, callId: string): Promise<boolean> {
+  const rows = await db.select({ id: consents.id }).from(consents).where(and(eq(consents.callId, callId), eq(consents.granted, true))).limit(1)
+  return rows.length > 0
+}

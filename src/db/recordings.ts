@@ -1,6 +1,6 @@
-import { and, eq, isNull } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull } from 'drizzle-orm'
 import type { Executor } from './executor.js'
-import { calls, campaigns, recordings, streamTokens } from './schema.js'
+import { calls, campaigns, recordingControls, recordings, streamTokens } from './schema.js'
 
 /**
  * Spends a one-time stream token: it must exist, belong to this call and be unused. The
@@ -19,7 +19,7 @@ export async function expireStreamTokens (db: Executor, callSid: string, at: Dat
 }
 
 export async function callForRecording (db: Executor, callSid: string) {
-  const rows = await db.select({ id: calls.id, tenantId: calls.tenantId, retention: campaigns.retention })
+  const rows = await db.select({ id: calls.id, tenantId: calls.tenantId, remoteHash: calls.remoteHash, retention: campaigns.retention })
     .from(calls).leftJoin(campaigns, eq(campaigns.id, calls.campaignId)).where(eq(calls.callSid, callSid))
   return rows[0] ?? null
 }
@@ -43,4 +43,21 @@ export async function lockSpooled (tx: Executor, id: string): Promise<RecordingR
 export async function findRecording (db: Executor, id: string): Promise<RecordingRow | null> {
   const rows = await db.select().from(recordings).where(eq(recordings.id, id))
   return rows[0] ?? null
+}
+
+export async function liveRecordingOf (db: Executor, callSid: string): Promise<RecordingRow | null> {
+  const rows = await db.select().from(recordings).where(and(eq(recordings.callSid, callSid), eq(recordings.status, 'recording')))
+  return rows[0] ?? null
+}
+
+export async function insertControl (db: Executor, control: { tenantId: string, recordingId: string, action: 'pause' | 'resume' | 'stop', at: Date, createdBy: string | null }): Promise<void> {
+  await db.insert(recordingControls).values(control)
+}
+
+/** Controls newer than `afterId` for the given live recordings, oldest first. */
+export async function controlsSince (db: Executor, recordingIds: string[], afterId: number) {
+  if (recordingIds.length === 0) return []
+  return await db.select().from(recordingControls)
+    .where(and(inArray(recordingControls.recordingId, recordingIds), gt(recordingControls.id, afterId)))
+    .orderBy(asc(recordingControls.id))
 }

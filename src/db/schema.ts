@@ -177,11 +177,24 @@ export const recordings = pgTable('recordings', {
   keyId: text('key_id'),
   keyMetadata: jsonb('key_metadata'),
   status: text('status').notNull(),
+  // Wall-clock time of the stream's first sample: maps an agent's pause to the audio timeline.
+  startedAt: timestamp('started_at', { withTimezone: true }),
   retainUntil: timestamp('retain_until', { withTimezone: true }),
   legalHold: boolean('legal_hold').notNull().default(false),
   createdAt: createdAt(),
   deletedAt: timestamp('deleted_at', { withTimezone: true })
 }, (t) => [index('recordings_tenant_idx').on(t.tenantId), index('recordings_call_sid_idx').on(t.callSid)])
+
+// Agents' pause / resume / stop of a live recording. The process holding the stream polls these,
+// so a request may land on any instance; `at` places the cut on the recording's timeline.
+export const recordingControls = pgTable('recording_controls', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tenantId: tenantId(),
+  recordingId: uuid('recording_id').notNull().references(() => recordings.id, { onDelete: 'cascade' }),
+  action: text('action').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull(),
+  createdBy: uuid('created_by')
+}, (t) => [index('recording_controls_recording_idx').on(t.recordingId, t.id)])
 
 // Append-only and hash-chained per tenant; seq orders the chain.
 export const auditLog = pgTable('audit_log', {

@@ -15,6 +15,8 @@ declare module 'fastify' {
 export interface RecorderPluginOptions {
   /** How often complete spool files are retried. Default 30 s. */
   spoolRetryMs?: number
+  /** How often agents' pause/resume/stop are looked for, while this process holds a stream. Default 250 ms. */
+  controlPollMs?: number
 }
 
 export default fp<RecorderPluginOptions>(async (app, opts) => {
@@ -35,6 +37,13 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
   app.decorate('recordingsInFlight', inFlight)
 
   let timer: NodeJS.Timeout | undefined
+  let controlTimer: NodeJS.Timeout | undefined
+  let polling = false
+  const poll = () => {
+    if (polling || recorder.liveCount() === 0) return
+    polling = true
+    recorder.pollControls().catch((err: unknown) => { app.log.warn({ err }, 'could not read recording controls') }).finally(() => { polling = false })
+  }
   const retry = () => {
     const run = recorder.retrySpooled().catch((err: unknown) => { app.log.error({ err }, 'spool retry failed') })
     inFlight.add(run)
@@ -45,7 +54,12 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
     retry()
     timer = setInterval(retry, opts.spoolRetryMs ?? 30_000)
     timer.unref()
+    controlTimer = setInterval(poll, opts.controlPollMs ?? 250)
+    controlTimer.unref()
   })
-  app.addHook('preClose', async () => { clearInterval(timer) })
+  app.addHook('preClose', async () => {
+    clearInterval(timer)
+    clearInterval(controlTimer)
+  })
   app.addHook('onClose', async () => { await Promise.allSettled([...inFlight]) })
 }, { name: 'recorder', dependencies: ['database', 'storage'] })

@@ -15,6 +15,9 @@ const BYTES_PER_MS = 16
 const BATCH_BYTES = 64 * 1024
 // Above this much ciphertext waiting for the disk, the WebSocket is paused (back-pressure).
 const HIGH_WATER = 256 * 1024
+// Audio is held this long before it is encrypted, so an agent's pause, which reaches the stream's
+// process by polling, still cuts from the moment it was asked for. 1.5 s of audio is 24 KB.
+export const CONTROL_DELAY_MS = 1500
 
 export interface FinishedRecording {
   file: string
@@ -40,8 +43,12 @@ export class LiveRecording {
   private plainBytes = 0
   private batch: Buffer[] = []
   private batchBytes = 0
-  private paused = false
   private pressured = false
+  /** Where the next assembled chunk starts on the stream's timeline (ms). */
+  private timelineMs = 0
+  /** Paused stretches of the timeline: [from, to), `to` Infinity while still paused. */
+  private readonly cuts: Array<{ from: number, to: number }> = []
+  private cutMs = 0
 
   constructor (readonly id: string, spoolDir: string, keyring: KeyringNode, context: RecordingContext, private readonly onPressure: (pause: boolean) => void) {
     this.paths = spoolPaths(spoolDir, id)
@@ -49,16 +56,34 @@ export class LiveRecording {
     this.encrypt.on('error', () => {})
     this.written = pipeline(this.encrypt, createWriteStream(this.paths.part, { mode: 0o600 }))
     // 100 ms chunks: the granularity at which an agent's pause cuts audio out.
-    this.assembler = new Assembler({ onChunk: (chunk) => this.take(chunk), chunkBytes: 1600 })
+    this.assembler = new Assembler({ onChunk: (chunk) => this.take(chunk), chunkBytes: 1600, jitterMs: CONTROL_DELAY_MS })
   }
 
   push (track: Track, timestampMs: number, payload: Buffer): PushResult {
     return this.assembler.push(track, timestampMs, payload)
   }
 
-  /** While paused, audio is cut out of the stored recording (card numbers, health details). */
-  setPaused (paused: boolean): void {
-    this.paused = paused
+  /**
+   * Cuts audio out of the stored recording from `atMs` on the stream's timeline (card numbers,
+   * health details) until a resume. Audio already encrypted cannot be cut: `atMs` earlier than
+   * that is moved to the first audio not yet written, and reported as late.
+   */
+  pause (atMs: number): { late: boolean } {
+    const open = this.cuts.at(-1)
+    if (open !== undefined && open.to === Infinity) return { late: false }
+    const from = Math.max(atMs, this.timelineMs)
+    this.cuts.push({ from, to: Infinity })
+    return { late: from > atMs }
+  }
+
+  resume (atMs: number): void {
+    const open = this.cuts.at(-1)
+    if (open !== undefined && open.to === Infinity) open.to = Math.max(open.from, atMs)
+  }
+
+  /** Milliseconds cut out so far. */
+  get pausedMs (): number {
+    return this.cutMs
   }
 
   stats (): AssemblerStats {
@@ -83,7 +108,25 @@ export class LiveRecording {
   }
 
   private take (chunk: Buffer): void {
-    if (this.paused) return
+    const start = this.timelineMs
+    const end = start + chunk.length / BYTES_PER_MS
+    this.timelineMs = end
+    let overlapped = false
+    let from = start
+    for (const cut of this.cuts) {
+      if (cut.to <= from || cut.from >= end) continue
+      if (cut.from > from) this.keep(chunk.subarray((from - start) * BYTES_PER_MS, (cut.from - start) * BYTES_PER_MS))
+      overlapped = true
+      const cutEnd = Math.min(cut.to, end)
+      this.cutMs += cutEnd - Math.max(cut.from, from)
+      from = cutEnd
+      if (from >= end) return
+    }
+    this.keep(!overlapped ? chunk : chunk.subarray((from - start) * BYTES_PER_MS))
+  }
+
+  private keep (chunk: Buffer): void {
+    if (chunk.length === 0) return
     this.hash.update(chunk)
     this.plainBytes += chunk.length
     this.batch.push(chunk)

@@ -9,7 +9,8 @@ import type { Clock } from '../clock.js'
 import type { Keyring } from '../crypto/keyring.js'
 import { appendCallEvent } from '../db/calls.js'
 import type { Db } from '../db/client.js'
-import { callForRecording, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
+import { isRestricted } from '../db/dsr.js'
+import { callForRecording, controlsSince, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { LiveRecording } from './live-recording.js'
 
@@ -29,6 +30,10 @@ export interface OpenedRecording {
   callSid: string
   key: string
   retentionDays: number
+  /** Wall-clock time of the stream's first sample. */
+  startedAt: Date
+  /** Ends the media stream from our side (an agent's stop). */
+  close: () => void
 }
 
 const DAY_MS = 86_400_000
@@ -41,16 +46,23 @@ export function createRecorder (deps: RecorderDeps) {
   const { db, store, clock, log } = deps
 
   /** Admits a media stream only with an unused token issued for this call at consent. */
-  async function open (callSid: string, token: string, onPressure: (pause: boolean) => void): Promise<OpenedRecording | null> {
+  const live = new Map<string, OpenedRecording>()
+  let lastControl = 0
+
+  async function open (callSid: string, token: string, stream: { onPressure: (pause: boolean) => void, close: () => void }): Promise<OpenedRecording | null> {
     const now = clock.now()
     const tokenHash = createHash('sha256').update(token).digest('hex')
     if (!await spendStreamToken(db, tokenHash, callSid, now)) return null
     const call = await callForRecording(db, callSid)
     if (call === null) return null
+    if (await isRestricted(db, call.tenantId, call.remoteHash)) {
+      log.warn({ callSid }, 'stream refused: the number is under a data-subject restriction')
+      return null
+    }
     const id = randomUUID()
     const key = `${call.tenantId}/${now.toISOString().slice(0, 10).replaceAll('-', '/')}/${id}.cgrec`
     await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 })
-    const live = new LiveRecording(id, deps.spoolDir, deps.keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, onPressure)
+    const recording = new LiveRecording(id, deps.spoolDir, deps.keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, stream.onPressure)
     await insertRecording(db, {
       id,
       tenantId: call.tenantId,
@@ -63,14 +75,41 @@ export function createRecorder (deps: RecorderDeps) {
       keyId: deps.keyring.keyId,
       keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
       status: 'recording',
+      startedAt: now,
       createdAt: now
     })
     await appendCallEvent(db, callSid, { node: null, input: null, outcome: 'recording-started' }, now)
-    return { live, tenantId: call.tenantId, callSid, key, retentionDays: call.retention?.recordingsDays ?? 0 }
+    const opened = { live: recording, tenantId: call.tenantId, callSid, key, retentionDays: call.retention?.recordingsDays ?? 0, startedAt: now, close: stream.close }
+    live.set(id, opened)
+    return opened
+  }
+
+  /**
+   * Applies agents' controls to the recordings streaming into this process. Polled, because
+   * the request may have reached another instance; the recording's delay line makes the cut
+   * land where it was asked for.
+   */
+  async function pollControls (): Promise<number> {
+    const controls = await controlsSince(db, [...live.keys()], lastControl)
+    for (const control of controls) {
+      lastControl = Math.max(lastControl, control.id)
+      const rec = live.get(control.recordingId)
+      if (rec === undefined) continue
+      const atMs = control.at.getTime() - rec.startedAt.getTime()
+      if (control.action === 'pause') {
+        if (rec.live.pause(atMs).late) log.warn({ callSid: rec.callSid, recordingId: control.recordingId }, 'pause reached the stream late; cut from the first audio not yet written')
+      } else if (control.action === 'resume') {
+        rec.live.resume(atMs)
+      } else {
+        rec.close()
+      }
+    }
+    return controls.length
   }
 
   /** Stream over: complete the spool file, then upload it; a failed upload stays spooled for the retry loop. */
   async function finalize (rec: OpenedRecording): Promise<'stored' | 'spooled' | 'failed'> {
+    live.delete(rec.live.id)
     let finished
     try {
       finished = await rec.live.finish()
@@ -82,6 +121,7 @@ export function createRecorder (deps: RecorderDeps) {
       return 'failed'
     }
     await updateRecording(db, rec.live.id, { status: 'spooled', plainBytes: finished.plainBytes, sha256: finished.sha256, durationMs: finished.durationMs })
+    if (rec.live.pausedMs > 0) await appendCallEvent(db, rec.callSid, { node: null, input: String(rec.live.pausedMs), outcome: 'recording-paused-ms' }, clock.now())
     log.info({ callSid: rec.callSid, recordingId: rec.live.id, ...finished.stats, durationMs: finished.durationMs }, 'recording complete; uploading')
     if (await uploadSpooled(rec.live.id)) return 'stored'
     await appendCallEvent(db, rec.callSid, { node: null, input: null, outcome: 'recording-spooled' }, clock.now())
@@ -146,5 +186,5 @@ export function createRecorder (deps: RecorderDeps) {
     return stored
   }
 
-  return { open, finalize, retrySpooled }
+  return { open, finalize, retrySpooled, pollControls, liveCount: () => live.size }
 }

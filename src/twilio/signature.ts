@@ -10,8 +10,7 @@ import webhooks from 'twilio/lib/webhooks/webhooks.js'
  */
 export function signedUrl (publicUrl: string, request: Pick<FastifyRequest, 'url' | 'headers'>): string {
   if (isWebSocketUpgrade(request)) {
-    const path = request.url.split('?')[0]!
-    return publicUrl.replace(/^http/, 'ws') + path
+    return publicUrl.replace(/^http/, 'ws') + request.url.split('?')[0]!
   }
   return publicUrl + request.url
 }

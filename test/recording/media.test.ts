@@ -10,7 +10,10 @@ import t, { type Test } from 'tap'
 import type { WebSocket } from 'ws'
 import type { App } from '../../src/app.js'
 import { decryptStream } from '../../src/crypto/envelope.js'
-import { callEvents, calls, recordings } from '../../src/db/schema.js'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { callEvents, calls, consents, dsrRequests, recordings, streamTokens } from '../../src/db/schema.js'
+import { hashNumber } from '../../src/privacy/number-hash.js'
 import { twilioSignature } from '../../src/twilio/signature.js'
 import { admin, bearer, build, fixedClock, signedTwilio, tempDir, TWILIO_TOKEN } from '../helper.js'
 
@@ -21,7 +24,8 @@ let sidCounter = 0x500
 const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
 
 async function setup (t: Test, env: Record<string, string> = {}) {
-  const app = await build(t, { env, overrides: { clock: fixedClock('2026-11-24T10:00:00Z'), recorder: { spoolRetryMs: 3_600_000 } } })
+  const clock = fixedClock('2026-11-24T10:00:00Z')
+  const app = await build(t, { env, overrides: { clock, recorder: { spoolRetryMs: 3_600_000, controlPollMs: 3_600_000 } } })
   const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Acme' } })).json().id
   const ops = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'ops', name: 'O', email: 'o@acme.test' } })).json().apiKey)
   const campaignId = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: ops, payload: { name: 'A', timezone: 'Europe/London', hours: { tue: [['09:00', '17:00']] }, switchboard: '+442079460000', retention: { recordingsDays: 90, callLogDays: 365, redactAfterDays: 30 }, lawfulBasis: 'consent' } })).json().id
@@ -29,15 +33,17 @@ async function setup (t: Test, env: Record<string, string> = {}) {
   await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition } })
   await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })
   await app.inject({ method: 'POST', url: '/api/numbers', headers: ops, payload: { number: NUMBER, campaignId, flowId } })
-  return { app, tenantId }
+  const agent = (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'agent', name: 'Ann', email: 'ann@acme.test' } })).json()
+  return { app, tenantId, clock, agent: { id: agent.id as string, headers: bearer(agent.apiKey) } }
 }
 
-/** A caller who consents: returns the CallSid and the stream token from the TwiML. */
-async function consentingCall (app: App): Promise<{ callSid: string, token: string }> {
+/** A caller who consents (or not): returns the CallSid and the stream token from the TwiML. */
+async function consentingCall (app: App, digit = '1', from = '+447700900123'): Promise<{ callSid: string, token: string }> {
   const callSid = newSid()
-  const base = { CallSid: callSid, From: '+447700900123', To: NUMBER }
+  const base = { CallSid: callSid, From: from, To: NUMBER }
   await app.inject(signedTwilio('/twilio/voice', base))
-  const res = await app.inject(signedTwilio('/twilio/flow?node=consent', { ...base, Digits: '1' }))
+  const res = await app.inject(signedTwilio('/twilio/flow?node=consent', { ...base, Digits: digit }))
+  if (digit !== '1') return { callSid, token: '' }
   const token = /<Parameter name="token" value="([^"]+)"/.exec(res.body)?.[1]
   if (token === undefined) throw new Error('no token in ' + res.body)
   return { callSid, token }
@@ -221,4 +227,132 @@ t.test('S3 down during a call: spooled, then uploaded when it is back, bytes ide
   const object = await client.send(new GetObjectCommand({ Bucket: 'rec-test', Key: stored!.key }))
   t.ok(Buffer.from(await object.Body!.transformToByteArray()).equals(spooledBytes), 'bytes identical to what was spooled')
   t.equal(await app.recorder.retrySpooled(), 0, 'nothing left to retry')
+})
+
+t.test('an agent pauses and resumes: the stretch is cut out; stop ends the stream', async (t) => {
+  const { app, tenantId, clock, agent } = await setup(t)
+  const { callSid, token } = await consentingCall(app)
+  const { ws, closed } = await openStream(app)
+  ws.send(startFrame(callSid, token))
+  await admitted(app, callSid)
+  const start = clock.now().getTime()
+  const SLOTS = 500 // 10 s
+  const expected: Buffer[] = []
+  const sendSlots = (from: number, to: number) => {
+    for (let slot = from; slot < to; slot++) {
+      const frame = Buffer.alloc(320)
+      const left = payloadFor(0, slot)
+      const right = payloadFor(1, slot)
+      for (let s = 0; s < 160; s++) { frame[s * 2] = left[s]!; frame[s * 2 + 1] = right[s]! }
+      if (slot * 20 < 3000 || slot * 20 >= 5000) expected.push(frame)
+      ws.send(mediaFrame('inbound', slot * 20, left))
+      ws.send(mediaFrame('outbound', slot * 20, right))
+    }
+  }
+  const control = async (action: string) => {
+    const res = await app.inject({ method: 'POST', url: `/api/calls/${callSid}/recording`, headers: agent.headers, payload: { action } })
+    t.equal(res.statusCode, 202, `${action} accepted`)
+    return res.json()
+  }
+  sendSlots(0, 125) // to 2.5 s
+  clock.set(new Date(start + 3000).toISOString())
+  await control('pause')
+  t.equal(await app.recorder.pollControls(), 1)
+  sendSlots(125, 275) // to 5.5 s: the pause lands inside the delay line
+  clock.set(new Date(start + 5000).toISOString())
+  await control('resume')
+  await app.recorder.pollControls()
+  sendSlots(275, SLOTS)
+  await control('stop')
+  await app.recorder.pollControls()
+  t.equal(await closed, 1000, 'the server ends the stream')
+  await settle(app)
+  ws.terminate()
+
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  t.match(row, { status: 'stored', durationMs: 8000, plainBytes: 128_000 })
+  const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const plain = await buffer(Readable.from([Buffer.from(await object.Body!.transformToByteArray())]).pipe(decryptStream(app.keyring.keyring, { tenantId, callSid, recordingId: row!.id })))
+  t.ok(plain.equals(Buffer.concat(expected)), 'exactly the audio outside 3.0–5.0 s')
+  const [call] = await app.database.db.select().from(calls).where(eq(calls.callSid, callSid))
+  const events = await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id))
+  t.ok(events.some((e) => e.outcome === 'recording-paused-ms' && e.input === '2000'))
+  const noLive = await app.inject({ method: 'POST', url: `/api/calls/${callSid}/recording`, headers: agent.headers, payload: { action: 'pause' } })
+  t.equal(noLive.statusCode, 409, 'nothing to pause once stopped')
+})
+
+t.test('an agent starts recording on verbal consent through Twilio\'s API', async (t) => {
+  const requests: Array<{ url: string, auth: string, form: URLSearchParams }> = []
+  let failNext = false
+  const api = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      requests.push({ url: req.url ?? '', auth: req.headers.authorization ?? '', form: new URLSearchParams(body) })
+      res.writeHead(failNext ? 500 : 201, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(failNext ? { code: 20500, message: 'boom', status: 500 } : { sid: 'MZ' + '2'.repeat(32), status: 'in-progress', name: 'recording' }))
+      failNext = false
+    })
+  })
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => api.close())
+  const accountSid = 'AC' + 'a'.repeat(32)
+  const { app, agent } = await setup(t, { TWILIO_ACCOUNT_SID: accountSid, TWILIO_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}` })
+  const { callSid } = await consentingCall(app, '2')
+  const url = `/api/calls/${callSid}/recording`
+
+  const bare = await app.inject({ method: 'POST', url, headers: agent.headers, payload: { action: 'start' } })
+  t.equal(bare.statusCode, 400, 'no IVR consent and no attestation')
+  t.match(bare.json().message, /body\/attestation/)
+  t.equal(requests.length, 0, 'Twilio not asked')
+
+  const started = await app.inject({ method: 'POST', url, headers: agent.headers, payload: { action: 'start', attestation: 'verbal' } })
+  t.equal(started.statusCode, 202)
+  t.equal(requests.length, 1)
+  const sent = requests[0]!
+  t.equal(sent.url, `/2010-04-01/Accounts/${accountSid}/Calls/${callSid}/Streams.json`)
+  t.equal(sent.auth, 'Basic ' + Buffer.from(`${accountSid}:${TWILIO_TOKEN}`).toString('base64'))
+  t.equal(sent.form.get('Url'), STREAM_URL)
+  t.equal(sent.form.get('Track'), 'both_tracks')
+  t.equal(sent.form.get('Parameter1.Name'), 'token')
+  const token = sent.form.get('Parameter1.Value')!
+  const evidence = await app.database.db.select().from(consents).where(eq(consents.callSid, callSid))
+  t.match(evidence.find((c) => c.method === 'verbal'), { granted: true, attestedBy: agent.id, prompt: 'record after the caller agreed on the line' })
+
+  const { ws } = await openStream(app)
+  ws.send(startFrame(callSid, token))
+  await admitted(app, callSid)
+  const again = await app.inject({ method: 'POST', url, headers: agent.headers, payload: { action: 'start', attestation: 'verbal' } })
+  t.equal(again.statusCode, 409, 'already recording')
+  ws.send(stopFrame(callSid))
+  await settle(app)
+  ws.terminate()
+
+  const second = await consentingCall(app, '2', '+447700900777')
+  failNext = true
+  const failed = await app.inject({ method: 'POST', url: `/api/calls/${second.callSid}/recording`, headers: agent.headers, payload: { action: 'start', attestation: 'verbal' } })
+  t.equal(failed.statusCode, 502, 'Twilio refused: reported')
+  const tokens = await app.database.db.select().from(streamTokens).where(eq(streamTokens.callSid, second.callSid))
+  t.ok(tokens.every((tk) => tk.usedAt !== null), 'and the token it would have used is void')
+
+  const controller = (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId: (await app.database.db.select().from(calls).where(eq(calls.callSid, callSid)))[0]!.tenantId, role: 'controller', name: 'C', email: 'c@acme.test' } })).json()
+  t.equal((await app.inject({ method: 'POST', url, headers: bearer(controller.apiKey), payload: { action: 'stop' } })).statusCode, 403, 'a controller does not run calls')
+  const otherTenant = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Globex' } })).json().id
+  const stranger = (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId: otherTenant, role: 'agent', name: 'S', email: 's@globex.test' } })).json()
+  t.equal((await app.inject({ method: 'POST', url, headers: bearer(stranger.apiKey), payload: { action: 'start', attestation: 'verbal' } })).statusCode, 404)
+})
+
+t.test('a restricted number is never recorded', async (t) => {
+  const { app, tenantId, agent } = await setup(t)
+  const caller = '+447700900999'
+  await app.database.db.insert(dsrRequests).values({ tenantId, type: 'restriction', numberHash: hashNumber(app.config.numberHashKey, caller), status: 'active' })
+  const { callSid, token } = await consentingCall(app, '1', caller)
+  const { ws, closed } = await openStream(app)
+  ws.send(startFrame(callSid, token))
+  t.equal(await closed, 1008, 'even with IVR consent the stream is refused')
+  ws.terminate()
+  const res = await app.inject({ method: 'POST', url: `/api/calls/${callSid}/recording`, headers: agent.headers, payload: { action: 'start', attestation: 'verbal' } })
+  t.equal(res.statusCode, 409)
+  t.match(res.json().message, /restriction/)
+  t.equal((await app.database.db.select().from(recordings)).length, 0)
 })

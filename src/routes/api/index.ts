@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import callRoutes from './calls.js'
 import campaignRoutes from './campaigns.js'
 import flowRoutes from './flows.js'
 import numberRoutes from './numbers.js'
@@ -11,6 +12,7 @@ const apiRoutes: FastifyPluginAsync = async (app) => {
   await app.register(campaignRoutes)
   await app.register(flowRoutes)
   await app.register(numberRoutes)
+  await app.register(callRoutes)
 }
 
 export default apiRoutes

@@ -6,6 +6,8 @@ import type { OpenedRecording } from '../../recording/recorder.js'
 // RFC 6455 §7.4.1: 1008 = policy violation, 1003 = unsupported data.
 const POLICY_VIOLATION = 1008
 const UNSUPPORTED = 1003
+// ws waits 30 s for the peer to end its side after a close; a peer that never does is cut off sooner.
+const CLOSE_GRACE_MS = 2000
 // Frames that arrive while the token is being checked (up to 5 s of both tracks) are held, not lost.
 const MAX_PENDING = 500
 
@@ -27,9 +29,13 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
       const audio = mediaAudio(frame)
       recording!.live.push(audio.track, audio.timestampMs, audio.payload)
     }
+    const end = (code: number, reason: string) => {
+      socket.close(code, reason)
+      setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref()
+    }
     const refuse = (code: number, reason: string) => {
       log.warn({ reason }, 'media stream refused; nothing stored')
-      socket.close(code, reason)
+      end(code, reason)
     }
     const finalize = () => {
       finalizing ??= (async () => {
@@ -61,14 +67,19 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
           if (!isSupportedFormat(mediaFormat)) { opening = Promise.resolve(); refuse(UNSUPPORTED, 'media format must be audio/x-mulaw 8000 Hz mono per track'); return }
           const token = customParameters?.token
           if (typeof token !== 'string' || token === '') { opening = Promise.resolve(); refuse(POLICY_VIOLATION, 'no stream token'); return }
-          opening = app.recorder.open(callSid, token, (pause) => { if (pause) socket.pause(); else socket.resume() }).then((opened) => {
+          const stream = {
+            onPressure: (pause: boolean) => { if (pause) socket.pause(); else socket.resume() },
+            // Finalized now, not at the socket's 'close', which waits for the peer's side to end.
+            close: () => { finalize(); end(1000, 'recording stopped') }
+          }
+          opening = app.recorder.open(callSid, token, stream).then((opened) => {
             if (opened === null) { refuse(POLICY_VIOLATION, 'stream token refused'); return }
             recording = opened
             for (const f of pending.splice(0)) push(f)
           }, (err: unknown) => {
             // Without the database there is no proof of consent: stop rather than record.
             log.error({ err }, 'could not open a recording')
-            socket.close(POLICY_VIOLATION, 'recording unavailable')
+            end(POLICY_VIOLATION, 'recording unavailable')
           })
           return
         }

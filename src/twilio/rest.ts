@@ -1,0 +1,36 @@
+import type { Config } from '../config.js'
+
+export interface TwilioCalls {
+  /** Starts a media stream on a live call without replacing what the call is doing (Streams resource). */
+  startStream (callSid: string, stream: { url: string, name: string, token: string }): Promise<void>
+}
+
+/**
+ * Twilio's REST API through the twilio package, loaded on first use (it costs ~100 ms to load).
+ * The Streams resource is used rather than updating the call's TwiML: an update would cut the
+ * caller out of the menu or conversation they are in.
+ * https://www.twilio.com/docs/voice/api/stream-resource
+ */
+export function createTwilioCalls (config: Pick<Config, 'twilioAccountSid' | 'twilioAuthToken' | 'twilioApiUrl'>): TwilioCalls | null {
+  const accountSid = config.twilioAccountSid
+  if (accountSid === null) return null
+  let client: Promise<import('twilio').Twilio> | undefined
+  const load = async () => {
+    const { default: twilio } = await import('twilio')
+    const c = twilio(accountSid, config.twilioAuthToken)
+    c.api.baseUrl = config.twilioApiUrl
+    return c
+  }
+  return {
+    startStream: async (callSid, stream) => {
+      client ??= load()
+      await (await client).calls(callSid).streams.create({
+        url: stream.url,
+        name: stream.name,
+        track: 'both_tracks',
+        'parameter1.name': 'token',
+        'parameter1.value': stream.token
+      })
+    }
+  }
+}
