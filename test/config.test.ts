@@ -14,6 +14,7 @@ t.test('defaults make an embedded installation', async (t) => {
   t.equal(config.s3.endpoint, null, 'no S3_ENDPOINT means the embedded store')
   t.equal(config.s3.forcePathStyle, true)
   t.equal(config.kms.keyId, null)
+  t.equal(config.twilioApiUrl, 'https://api.twilio.com')
   t.same(config.generated.sort(), ['adminToken', 'twilioAuthToken'])
   t.match(config.twilioAuthToken, /^[0-9a-f]{32}$/)
   t.ok(config.adminToken.length >= 40)
@@ -35,6 +36,7 @@ t.test('the environment overrides every default', async (t) => {
     DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/cg',
     TWILIO_AUTH_TOKEN: 'abcdefabcdefabcdefabcdefabcdefab',
     TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
+    TWILIO_API_URL: 'http://127.0.0.1:8099',
     ADMIN_TOKEN: 'a-very-long-admin-token-value',
     S3_BUCKET: 'recordings-eu',
     S3_ENDPOINT: 'https://s3.eu-west-2.amazonaws.com',
@@ -49,6 +51,7 @@ t.test('the environment overrides every default', async (t) => {
   t.equal(config.databaseUrl, 'postgres://u:p@127.0.0.1:5432/cg')
   t.same(config.generated, [], 'nothing printed when both secrets come from the environment')
   t.equal(config.twilioAccountSid, 'AC0123456789abcdef0123456789abcdef')
+  t.equal(config.twilioApiUrl, 'http://127.0.0.1:8099')
   t.same(config.s3, { endpoint: 'https://s3.eu-west-2.amazonaws.com', bucket: 'recordings-eu', region: 'eu-west-2', forcePathStyle: false, sseKmsKeyId: 'alias/callgate-s3' })
   t.same(config.kms, { keyId: 'alias/callgate', endpoint: 'https://kms.eu-west-2.amazonaws.com' })
   t.equal(config.logLevel, 'warn')
