@@ -67,16 +67,22 @@ const encoded = frames.map((track) => track.map((b) => b.toString('base64')))
 
 const rssOf = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]) * 1024
 const cpuOf = () => { const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) / 100 }
-const baselineRss = rssOf()
 
-const streamUrl = `ws://127.0.0.1:${port}/twilio/media`
-const calls: Array<{ ws: WebSocket, sid: string, sent: number }> = []
+const consented: Array<{ sid: string, token: string }> = []
 for (let i = 0; i < N; i++) {
   const sid = 'CA' + (0xbe000 + i).toString(16).padStart(32, '0')
   const p = { CallSid: sid, From: `+4477009${String(i).padStart(5, '0')}`, To: '+442079460018' }
   await webhook('/twilio/voice', p)
   const twiml = await webhook('/twilio/flow?node=consent', { ...p, Digits: '1' })
-  const token = /name="token" value="([^"]+)"/.exec(twiml)![1]!
+  consented.push({ sid, token: /name="token" value="([^"]+)"/.exec(twiml)![1]! })
+}
+// Measured once the calls exist and before any stream opens: what follows is the streams' cost.
+await new Promise((resolve) => setTimeout(resolve, 1000))
+const baselineRss = rssOf()
+
+const streamUrl = `ws://127.0.0.1:${port}/twilio/media`
+const calls: Array<{ ws: WebSocket, sid: string, sent: number }> = []
+for (const { sid, token } of consented) {
   const ws = new WebSocket(streamUrl, { headers: { 'x-twilio-signature': twilioSignature(TOKEN, streamUrl, {}) } })
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
   ws.send(JSON.stringify({ event: 'start', sequenceNumber: '1', streamSid: 'MZ' + sid.slice(2), start: { streamSid: 'MZ' + sid.slice(2), accountSid: 'AC' + '0'.repeat(32), callSid: sid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: { token } } }))
