@@ -80,8 +80,9 @@ function payloadFor (track: number, slot: number): Buffer {
 /** Twilio streams in real time; the test sends as fast as it can, so it waits for admission first. */
 async function admitted (app: App, callSid: string): Promise<void> {
   for (let i = 0; i < 500; i++) {
-    const rows = await app.database.db.select({ id: recordings.id }).from(recordings).where(eq(recordings.callSid, callSid))
-    if (rows.length > 0) return
+    const [call] = await app.database.db.select({ id: calls.id }).from(calls).where(eq(calls.callSid, callSid))
+    const started = await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id))
+    if (started.some((e) => e.outcome === 'recording-started')) return
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   throw new Error('stream not admitted')

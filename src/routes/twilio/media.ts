@@ -8,7 +8,8 @@ const POLICY_VIOLATION = 1008
 const UNSUPPORTED = 1003
 // ws waits 30 s for the peer to end its side after a close; a peer that never does is cut off sooner.
 const CLOSE_GRACE_MS = 2000
-// Frames that arrive while the token is being checked (up to 5 s of both tracks) are held, not lost.
+// Frames that arrive while the token is being checked are held, not lost; past 5 s of both
+// tracks the socket is paused, so TCP holds the rest.
 const MAX_PENDING = 500
 
 /**
@@ -76,6 +77,7 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
             if (opened === null) { refuse(POLICY_VIOLATION, 'stream token refused'); return }
             recording = opened
             for (const f of pending.splice(0)) push(f)
+            socket.resume()
           }, (err: unknown) => {
             // Without the database there is no proof of consent: stop rather than record.
             log.error({ err }, 'could not open a recording')
@@ -85,8 +87,10 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
         }
         case 'media':
           if (recording !== null) push(frame)
-          else if (opening !== null && pending.length < MAX_PENDING && socket.readyState === socket.OPEN) pending.push(frame)
-          else malformed++
+          else if (opening !== null && socket.readyState === socket.OPEN) {
+            pending.push(frame)
+            if (pending.length >= MAX_PENDING) socket.pause()
+          } else malformed++
           return
         case 'stop':
           finalize()
