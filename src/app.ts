@@ -16,6 +16,7 @@ import storagePlugin from './plugins/storage.js'
 import switchboardsPlugin from './plugins/switchboards.js'
 import apiRoutes from './routes/api/index.js'
 import healthRoutes from './routes/health.js'
+import playbackRoutes from './routes/recordings.js'
 import twilioRoutes from './routes/twilio/index.js'
 import type { ObjectStore } from './storage/object-store.js'
 
@@ -71,6 +72,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
 
   await app.register(healthRoutes)
   await app.register(apiRoutes, { prefix: '/api' })
+  await app.register(playbackRoutes)
   await app.register(twilioRoutes, { prefix: '/twilio' })
   return app
 }

@@ -13,7 +13,7 @@ export interface AuditEntry {
   at: Date
 }
 
-const GENESIS = '0'.repeat(64)
+export const GENESIS = '0'.repeat(64)
 
 /** JSON with object keys sorted at every level, so the same entry always hashes the same. */
 export function canonicalJson (value: unknown): string {

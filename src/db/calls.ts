@@ -1,7 +1,7 @@
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, isNull, sql } from 'drizzle-orm'
 import type { CallState, FlowDefinition } from '../flows/index.js'
 import type { Executor } from './executor.js'
-import { callEvents, calls, campaigns, consents, flowVersions, streamTokens, suppressions } from './schema.js'
+import { callEvents, calls, campaigns, consents, flowVersions, recordings, streamTokens, suppressions } from './schema.js'
 
 export interface NewCall {
   tenantId: string
@@ -117,4 +117,31 @@ export async function findCallBySid (db: Executor, callSid: string, tenantScope:
 export async function hasGrantedConsent (db: Executor, callId: string): Promise<boolean> {
   const rows = await db.select({ id: consents.id }).from(consents).where(and(eq(consents.callId, callId), eq(consents.granted, true))).limit(1)
   return rows.length > 0
+}
+
+export async function callDetail (db: Executor, callId: string) {
+  const [call] = await db.select().from(calls).where(eq(calls.id, callId))
+  const [events, consentRows, recordingRows] = await Promise.all([
+    db.select().from(callEvents).where(eq(callEvents.callId, callId)).orderBy(asc(callEvents.seq)),
+    db.select().from(consents).where(eq(consents.callId, callId)).orderBy(asc(consents.at)),
+    db.select().from(recordings).where(eq(recordings.callId, callId)).orderBy(asc(recordings.createdAt))
+  ])
+  const c = call!
+  return {
+    callSid: c.callSid,
+    direction: c.direction,
+    status: c.status,
+    campaignId: c.campaignId,
+    flowId: c.flowId,
+    flowVersion: c.flowVersion,
+    ourNumber: c.localNumber,
+    callerNumber: c.remoteNumber,
+    attributes: c.attributes,
+    startedAt: c.startedAt.toISOString(),
+    endedAt: c.endedAt?.toISOString() ?? null,
+    durationSeconds: c.durationSeconds,
+    events: events.map((e) => ({ seq: e.seq, node: e.node, input: e.input, outcome: e.outcome, at: e.at.toISOString() })),
+    consents: consentRows.map((x) => ({ decision: x.decision, granted: x.granted, method: x.method, node: x.node, prompt: x.prompt, digits: x.digits, flowVersion: x.flowVersion, attestedBy: x.attestedBy, at: x.at.toISOString() })),
+    recordings: recordingRows.map((r) => ({ id: r.id, status: r.status, durationMs: r.durationMs, createdAt: r.createdAt.toISOString(), retainUntil: r.retainUntil?.toISOString() ?? null, legalHold: r.legalHold }))
+  }
 }

@@ -61,3 +61,17 @@ export async function controlsSince (db: Executor, recordingIds: string[], after
     .where(and(inArray(recordingControls.recordingId, recordingIds), gt(recordingControls.id, afterId)))
     .orderBy(asc(recordingControls.id))
 }
+
+export async function findRecordingScoped (db: Executor, id: string, tenantScope: string | null): Promise<RecordingRow | null> {
+  const rows = await db.select().from(recordings).where(and(eq(recordings.id, id), tenantScope === null ? undefined : eq(recordings.tenantId, tenantScope)))
+  return rows[0] ?? null
+}
+
+export async function recordingsOfCalls (db: Executor, callIds: string[]): Promise<RecordingRow[]> {
+  if (callIds.length === 0) return []
+  return await db.select().from(recordings).where(inArray(recordings.callId, callIds)).orderBy(asc(recordings.createdAt))
+}
+
+export async function deleteRecordingRow (db: Executor, id: string): Promise<void> {
+  await db.delete(recordings).where(eq(recordings.id, id))
+}

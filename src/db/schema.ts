@@ -99,6 +99,8 @@ export const calls = pgTable('calls', {
   // The caller id was not a phone number (withheld, SIP, client): nothing to suppress or cap by.
   remoteWithheld: boolean('remote_withheld').notNull().default(false),
   localNumber: text('local_number').notNull(),
+  // Details captured about the caller (e.g. a name); personal data, subject to rectification and redaction.
+  attributes: jsonb('attributes').$type<Record<string, string>>().notNull().default({}),
   status: text('status').notNull(),
   state: jsonb('state').notNull(),
   stepSeq: integer('step_seq').notNull().default(0),

@@ -1,5 +1,5 @@
 import { and, eq, isNull } from 'drizzle-orm'
-import type { Db } from './client.js'
+import type { Executor as Db } from './executor.js'
 import { tenants, users, type Role } from './schema.js'
 
 export interface User {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
-import { appendCallEvent, findCallBySid, hasGrantedConsent, insertConsent, insertStreamToken } from '../../db/calls.js'
+import { appendCallEvent, callDetail, findCallBySid, hasGrantedConsent, insertConsent, insertStreamToken } from '../../db/calls.js'
 import { isRestricted } from '../../db/dsr.js'
 import { expireStreamTokens, insertControl, liveRecordingOf } from '../../db/recordings.js'
 import { BadRequest, Conflict, errorReplies, NotFound } from '../../errors.js'
@@ -21,9 +21,39 @@ const ControlBody = Type.Object({
 
 const ControlReply = Type.Object({ callSid: Type.String(), action: Type.String(), at: Type.String(), recordingId: Type.Optional(Type.String()) })
 
+const CallDetail = Type.Object({
+  callSid: Type.String(),
+  direction: Type.String(),
+  status: Type.String(),
+  campaignId: Type.Union([Type.String(), Type.Null()]),
+  flowId: Type.Union([Type.String(), Type.Null()]),
+  flowVersion: Type.Union([Type.Integer(), Type.Null()]),
+  ourNumber: Type.String(),
+  callerNumber: Type.Union([Type.String(), Type.Null()]),
+  attributes: Type.Record(Type.String(), Type.String()),
+  startedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
+  events: Type.Array(Type.Object({ seq: Type.Integer(), node: Type.Union([Type.String(), Type.Null()]), input: Type.Union([Type.String(), Type.Null()]), outcome: Type.String(), at: Type.String() })),
+  consents: Type.Array(Type.Object({ decision: Type.String(), granted: Type.Boolean(), method: Type.String(), node: Type.String(), prompt: Type.String(), digits: Type.Union([Type.String(), Type.Null()]), flowVersion: Type.Union([Type.Integer(), Type.Null()]), attestedBy: Type.Union([Type.String(), Type.Null()]), at: Type.String() })),
+  recordings: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), durationMs: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), retainUntil: Type.Union([Type.String(), Type.Null()]), legalHold: Type.Boolean() }))
+})
+
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
   const twilio = createTwilioCalls(app.config)
+
+  app.get('/calls/:sid', {
+    schema: { summary: 'A call with its events, consent evidence and recordings (audited read)', tags: ['calls'], params: Type.Object({ sid: Type.String({ pattern: '^CA[0-9a-fA-F]{32}$' }) }), response: { 200: CallDetail, ...errorReplies } }
+  }, async (request) => {
+    const { principal } = request
+    const call = await findCallBySid(db, request.params.sid, readScope(principal))
+    if (call === null) throw new NotFound('call')
+    requireRole(principal, 'agent', 'controller')
+    const detail = await callDetail(db, call.id)
+    await db.transaction((tx) => appendAudit(tx, { tenantId: call.tenantId, actor: principal.actor, action: 'call.read', subject: `call:${call.callSid}`, details: {}, at: app.clock.now() }))
+    return detail
+  })
 
   app.post('/calls/:sid/recording', {
     schema: {

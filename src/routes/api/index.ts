@@ -1,5 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
+import auditRoutes from './audit.js'
 import callRoutes from './calls.js'
+import dsrRoutes from './dsr.js'
+import recordingRoutes from './recordings.js'
 import campaignRoutes from './campaigns.js'
 import flowRoutes from './flows.js'
 import numberRoutes from './numbers.js'
@@ -13,6 +16,9 @@ const apiRoutes: FastifyPluginAsync = async (app) => {
   await app.register(flowRoutes)
   await app.register(numberRoutes)
   await app.register(callRoutes)
+  await app.register(recordingRoutes)
+  await app.register(dsrRoutes)
+  await app.register(auditRoutes)
 }
 
 export default apiRoutes

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { newApiKey } from '../../auth/api-keys.js'
+import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
 import { createTenant, createUser, findUser, replaceKey, revokeUser, tenantExists } from '../../db/users.js'
 import { ROLES } from '../../db/schema.js'
@@ -21,7 +22,12 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     requireRole(request.principal)
-    return reply.code(201).send(await createTenant(db, request.body.name))
+    const tenant = await db.transaction(async (tx) => {
+      const created = await createTenant(tx, request.body.name)
+      await appendAudit(tx, { tenantId: created.id, actor: request.principal.actor, action: 'tenant.create', subject: `tenant:${created.id}`, details: {}, at: app.clock.now() })
+      return created
+    })
+    return reply.code(201).send(tenant)
   })
 
   app.post('/users', {
@@ -41,7 +47,11 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { tenantId, role, name, email } = request.body
     if (!await tenantExists(db, tenantId)) throw new NotFound('body/tenantId')
     const { key, hash, prefix } = newApiKey()
-    const user = await createUser(db, { tenantId, role, name, email, keyHash: hash, keyPrefix: prefix })
+    const user = await db.transaction(async (tx) => {
+      const created = await createUser(tx, { tenantId, role, name, email, keyHash: hash, keyPrefix: prefix })
+      await appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'user.create', subject: `user:${created.id}`, details: { role, keyPrefix: prefix }, at: app.clock.now() })
+      return created
+    })
     request.log.info({ userId: user.id, tenantId, role }, 'user created')
     return reply.code(201).send({ id: user.id, apiKey: key })
   })
@@ -54,7 +64,12 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (user === null || user.revokedAt !== null) throw new NotFound('user')
     if (principal.role !== 'admin' && principal.userId !== user.id) throw new Forbidden('only an admin or the key\'s owner may rotate it')
     const { key, hash, prefix } = newApiKey()
-    if (!await replaceKey(db, user.id, hash, prefix, app.clock.now())) throw new NotFound('user')
+    const rotated = await db.transaction(async (tx) => {
+      if (!await replaceKey(tx, user.id, hash, prefix, app.clock.now())) return false
+      await appendAudit(tx, { tenantId: user.tenantId, actor: principal.actor, action: 'user.rotate-key', subject: `user:${user.id}`, details: { keyPrefix: prefix }, at: app.clock.now() })
+      return true
+    })
+    if (!rotated) throw new NotFound('user')
     request.log.info({ userId: user.id }, 'API key rotated')
     return { id: user.id, apiKey: key }
   })
@@ -63,7 +78,13 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Revoke a user (its key stops working at once)', tags: ['users'], params: IdParams, response: { 204: Type.Null(), ...errorReplies } }
   }, async (request, reply) => {
     requireRole(request.principal)
-    if (!await revokeUser(db, request.params.id, app.clock.now())) throw new NotFound('user')
+    const user = await findUser(db, request.params.id, null)
+    const revoked = user !== null && await db.transaction(async (tx) => {
+      if (!await revokeUser(tx, user.id, app.clock.now())) return false
+      await appendAudit(tx, { tenantId: user.tenantId, actor: request.principal.actor, action: 'user.revoke', subject: `user:${user.id}`, details: {}, at: app.clock.now() })
+      return true
+    })
+    if (!revoked) throw new NotFound('user')
     request.log.info({ userId: request.params.id }, 'user revoked')
     return reply.code(204).send(null)
   })

@@ -1,0 +1,1 @@
+ALTER TABLE "calls" ADD COLUMN "attributes" jsonb DEFAULT '{}'::jsonb NOT NULL;

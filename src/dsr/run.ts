@@ -1,0 +1,97 @@
+import type { Clock } from '../clock.js'
+import type { Db } from '../db/client.js'
+import type { Tx } from '../db/executor.js'
+import { deleteRecordingRow } from '../db/recordings.js'
+import { eraseCalls, forgetRequests, rectifyAttributes, subjectData } from '../db/subject-data.js'
+import { DEFAULT_LINK_SECONDS, signLink } from '../recording/link-token.js'
+import { deleteAllVersions } from '../storage/delete-object.js'
+import type { ObjectStore } from '../storage/object-store.js'
+import { toCsv } from './csv.js'
+
+export interface DsrDeps {
+  db: Db
+  store: ObjectStore
+  clock: Clock
+  publicUrl: string
+  linkSecret: string
+}
+
+type Subject = Awaited<ReturnType<typeof subjectData>>
+
+/** A portable export of everything held about the number: JSON, and CSV per table. */
+export function accessExport (deps: DsrDeps, number: string, data: Subject, actor: string) {
+  const now = deps.clock.now()
+  const expiresAt = new Date(now.getTime() + DEFAULT_LINK_SECONDS * 1000)
+  const sidOf = new Map(data.calls.map((c) => [c.id, c.callSid]))
+  const calls = data.calls.map((c) => ({
+    callSid: c.callSid,
+    direction: c.direction,
+    status: c.status,
+    startedAt: c.startedAt.toISOString(),
+    endedAt: c.endedAt?.toISOString() ?? null,
+    durationSeconds: c.durationSeconds,
+    ourNumber: c.localNumber,
+    callerNumberStored: c.remoteNumber !== null,
+    attributes: c.attributes,
+    campaignId: c.campaignId
+  }))
+  const events = data.events.map((e) => ({ callSid: sidOf.get(e.callId) ?? null, seq: e.seq, node: e.node, input: e.input, outcome: e.outcome, at: e.at.toISOString() }))
+  const consents = data.consents.map((c) => ({ callSid: c.callSid, decision: c.decision, granted: c.granted, method: c.method, prompt: c.prompt, digits: c.digits, node: c.node, flowId: c.flowId, flowVersion: c.flowVersion, attestedBy: c.attestedBy, at: c.at.toISOString() }))
+  const recordings = data.recordings.map((r) => ({
+    id: r.id,
+    callSid: r.callSid,
+    status: r.status,
+    durationMs: r.durationMs,
+    createdAt: r.createdAt.toISOString(),
+    retainUntil: r.retainUntil?.toISOString() ?? null,
+    legalHold: r.legalHold,
+    link: r.status === 'stored' && r.deletedAt === null
+      ? `${deps.publicUrl}/recordings/${r.id}?token=${signLink(deps.linkSecret, { recordingId: r.id, issuedBy: actor, expiresAt, pin: false })}`
+      : null,
+    linkExpiresAt: r.status === 'stored' && r.deletedAt === null ? expiresAt.toISOString() : null
+  }))
+  const suppression = {
+    suppressed: data.suppressions.length > 0,
+    since: data.suppressions.map((s) => s.createdAt).sort((a, b) => a.getTime() - b.getTime())[0]?.toISOString() ?? null,
+    sources: data.suppressions.map((s) => s.source)
+  }
+  return {
+    json: { number, generatedAt: now.toISOString(), calls, events, consents, recordings, suppression },
+    csv: { calls: toCsv(calls), events: toCsv(events), consents: toCsv(consents), recordings: toCsv(recordings) }
+  }
+}
+
+/**
+ * Erases what is held about the number: recordings (every object version, and rows), calls,
+ * their events and consent evidence. Kept: a suppression (the objection must go on being
+ * honoured), a restriction in force, and recordings under legal hold (reported, with their calls).
+ */
+export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash: string, data: Subject) {
+  const held = data.recordings.filter((r) => r.legalHold && r.deletedAt === null)
+  const live = data.recordings.filter((r) => r.status === 'recording')
+  const keepCalls = new Set([...held, ...live].map((r) => r.callId))
+  let objectVersions = 0
+  for (const rec of data.recordings) {
+    if (keepCalls.has(rec.callId)) continue
+    if (rec.status === 'stored' && rec.deletedAt === null) objectVersions += await deleteAllVersions(deps.store, rec.bucket, rec.key)
+    await deleteRecordingRow(tx, rec.id)
+  }
+  const erased = data.calls.filter((c) => !keepCalls.has(c.id))
+  await eraseCalls(tx, erased.map((c) => c.id), erased.map((c) => c.callSid))
+  await forgetRequests(tx, tenantId, numberHash, 'erased')
+  const erasedIds = new Set(erased.map((c) => c.id))
+  return {
+    callsDeleted: erased.length,
+    eventsDeleted: data.events.filter((e) => erasedIds.has(e.callId)).length,
+    consentsDeleted: data.consents.filter((c) => erasedIds.has(c.callId)).length,
+    recordingsDeleted: data.recordings.length - data.recordings.filter((r) => keepCalls.has(r.callId)).length,
+    objectVersionsDeleted: objectVersions,
+    recordingsHeld: held.map((r) => r.id),
+    recordingsInProgress: live.map((r) => r.id),
+    suppressionKept: data.suppressions.length > 0
+  }
+}
+
+export async function rectify (tx: Tx, data: Subject, corrections: Record<string, string>) {
+  return { callsUpdated: await rectifyAttributes(tx, data.calls.map((c) => c.id), corrections), fields: Object.keys(corrections).sort() }
+}

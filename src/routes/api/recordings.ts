@@ -1,0 +1,65 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { appendAudit } from '../../audit/append.js'
+import { readScope, requireRole } from '../../auth/principal.js'
+import { findRecordingScoped, updateRecording } from '../../db/recordings.js'
+import { Conflict, errorReplies, NotFound } from '../../errors.js'
+import { DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS, signLink } from '../../recording/link-token.js'
+import { deleteAllVersions } from '../../storage/delete-object.js'
+
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const Gone = Type.Ref('ErrorReply')
+
+/** Controllers' access to recordings: signed links (never storage keys) and deletion. */
+const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db } = app.database
+
+  async function ownRecording (request: { principal: Parameters<typeof readScope>[0] }, id: string) {
+    const row = await findRecordingScoped(db, id, readScope(request.principal))
+    if (row === null) throw new NotFound('recording')
+    requireRole(request.principal, 'controller')
+    return row
+  }
+
+  app.post('/recordings/:id/link', {
+    // Every field is optional, so a POST without a body means "the defaults".
+    preValidation: async (request) => { request.body ??= {} },
+    schema: {
+      summary: 'A signed, expiring link to listen to a recording (audited on every fetch)',
+      tags: ['recordings'],
+      params: IdParams,
+      body: Type.Object({
+        expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: MAX_LINK_SECONDS, description: `default ${DEFAULT_LINK_SECONDS}` })),
+        pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$', description: 'the fetch must present it (header x-recording-pin)' }))
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ url: Type.String(), expiresAt: Type.String() }), ...errorReplies, 410: Gone }
+    }
+  }, async (request, reply) => {
+    const row = await ownRecording(request, request.params.id)
+    if (row.deletedAt !== null) return reply.code(410).send({ statusCode: 410, code: 'CG_GONE', error: 'Gone', message: 'the recording was deleted' })
+    if (row.status !== 'stored') throw new Conflict(`the recording is ${row.status}, not yet stored`)
+    const now = app.clock.now()
+    const expiresAt = new Date(now.getTime() + (request.body.expiresInSeconds ?? DEFAULT_LINK_SECONDS) * 1000)
+    const token = signLink(app.config.linkSecret, { recordingId: row.id, issuedBy: request.principal.actor, expiresAt, pin: request.body.pin !== undefined }, request.body.pin)
+    await db.transaction((tx) => appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link', subject: `recording:${row.id}`, details: { expiresAt: expiresAt.toISOString(), pin: request.body.pin !== undefined }, at: now }))
+    return { url: `${app.config.publicUrl}/recordings/${row.id}?token=${token}`, expiresAt: expiresAt.toISOString() }
+  })
+
+  app.delete('/recordings/:id', {
+    schema: { summary: 'Delete a recording: every version of its object, and mark the row deleted', tags: ['recordings'], params: IdParams, response: { 204: Type.Null(), ...errorReplies, 410: Gone } }
+  }, async (request, reply) => {
+    const row = await ownRecording(request, request.params.id)
+    if (row.deletedAt !== null) return reply.code(410).send({ statusCode: 410, code: 'CG_GONE', error: 'Gone', message: 'the recording was already deleted' })
+    if (row.legalHold) throw new Conflict('the recording is under legal hold')
+    if (row.status === 'recording') throw new Conflict('the recording is still in progress')
+    const versions = row.status === 'stored' ? await deleteAllVersions(app.objectStore, row.bucket, row.key) : 0
+    const now = app.clock.now()
+    await db.transaction(async (tx) => {
+      await updateRecording(tx, row.id, { status: 'deleted', deletedAt: now })
+      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.delete', subject: `recording:${row.id}`, details: { versions }, at: now })
+    })
+    return reply.code(204).send(null)
+  })
+}
+
+export default recordingRoutes

@@ -1,0 +1,72 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { appendAudit } from '../audit/append.js'
+import { findRecording } from '../db/recordings.js'
+import { verifyLink } from '../recording/link-token.js'
+import { playback } from '../recording/playback.js'
+import { parseRange, WAV_HEADER_BYTES } from '../recording/wav.js'
+
+const Problem = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
+const problem = (statusCode: number, error: string, message: string) => ({ statusCode, error, message })
+
+/**
+ * GET /recordings/:id?token=… — what a signed link points at. No API key: the HMAC token is the
+ * credential. Streams S3 → decrypt → audio/wav, with Range support; every fetch is audited.
+ */
+const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/recordings/:id', {
+    schema: {
+      summary: 'Listen to a recording through a signed link',
+      tags: ['recordings'],
+      security: [],
+      params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+      querystring: Type.Object({ token: Type.String({ minLength: 1, maxLength: 2048 }) }),
+      headers: Type.Object({ 'x-recording-pin': Type.Optional(Type.String({ maxLength: 12 })), range: Type.Optional(Type.String({ maxLength: 200 })) }),
+      response: {
+        200: { description: 'the whole recording', content: { 'audio/wav': { schema: Type.String({ format: 'binary' }) } } },
+        206: { description: 'a byte range', content: { 'audio/wav': { schema: Type.String({ format: 'binary' }) } } },
+        403: Problem,
+        409: Problem,
+        410: Problem,
+        416: Problem
+      }
+    }
+  }, async (request, reply) => {
+    const now = app.clock.now()
+    const check = verifyLink(app.config.linkSecret, request.query.token, request.params.id, now, request.headers['x-recording-pin'])
+    if (!check.ok) {
+      request.log.warn({ recordingId: request.params.id, reason: check.reason }, 'recording link refused')
+      return reply.code(403).send(problem(403, 'Forbidden', `link refused: ${check.reason}`))
+    }
+    const row = await findRecording(app.database.db, request.params.id)
+    // The token is genuine, so the recording existed: missing now means erased.
+    if (row === null || row.deletedAt !== null) return reply.code(410).send(problem(410, 'Gone', 'the recording was deleted'))
+    if (row.status !== 'stored' || row.plainBytes === null) return reply.code(409).send(problem(409, 'Conflict', `the recording is ${row.status}`))
+    const size = WAV_HEADER_BYTES + row.plainBytes
+    const etag = `"${row.sha256!.slice(0, 32)}"`
+    const range = parseRange(request.headers.range, size)
+    if (range === 'unsatisfiable') {
+      return reply.code(416).header('content-range', `bytes */${size}`).send(problem(416, 'Range Not Satisfiable', `the recording has ${size} bytes`))
+    }
+    const slice = range ?? { start: 0, end: size - 1 }
+    await app.database.db.transaction((tx) => appendAudit(tx, {
+      tenantId: row.tenantId,
+      actor: check.grant.issuedBy,
+      action: 'recording.fetch',
+      subject: `recording:${row.id}`,
+      details: { via: 'signed-link', range: range === null ? 'all' : `${slice.start}-${slice.end}`, ip: request.ip },
+      at: now
+    }))
+    const body = await playback(app.objectStore, app.keyring.keyring, { ...row, plainBytes: row.plainBytes }, slice)
+    reply
+      .header('content-type', 'audio/wav')
+      .header('accept-ranges', 'bytes')
+      .header('etag', etag)
+      .header('cache-control', 'private, no-store')
+      .header('content-length', String(slice.end - slice.start + 1))
+    if (range !== null) reply.code(206).header('content-range', `bytes ${slice.start}-${slice.end}/${size}`)
+    return reply.send(body as never)
+  })
+}
+
+export default playbackRoutes

@@ -1,0 +1,87 @@
+// Shared by the recording and controller tests: a tenant with a published flow, callers who
+// consent, and a scripted Twilio Media Stream through injectWS.
+import { readFileSync } from 'node:fs'
+import { eq } from 'drizzle-orm'
+import type { Test } from 'tap'
+import type { WebSocket } from 'ws'
+import type { App } from '../src/app.js'
+import { callEvents, calls } from '../src/db/schema.js'
+import { twilioSignature } from '../src/twilio/signature.js'
+import { admin, bearer, build, fixedClock, signedTwilio, TWILIO_TOKEN } from './helper.js'
+
+export const definition = JSON.parse(readFileSync(new URL('./fixtures/flows/valid/design-example.json', import.meta.url), 'utf8'))
+export const NUMBER = '+442079460018'
+export const STREAM_URL = 'wss://voice.callgate.test/twilio/media'
+let sidCounter = 0x500
+export const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
+
+export async function setup (t: Test, env: Record<string, string> = {}) {
+  const clock = fixedClock('2026-11-24T10:00:00Z')
+  const app = await build(t, { env, overrides: { clock, recorder: { spoolRetryMs: 3_600_000, controlPollMs: 3_600_000 } } })
+  const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Acme' } })).json().id
+  const ops = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'ops', name: 'O', email: 'o@acme.test' } })).json().apiKey)
+  const campaignId = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: ops, payload: { name: 'A', timezone: 'Europe/London', hours: { tue: [['09:00', '17:00']] }, switchboard: '+442079460000', retention: { recordingsDays: 90, callLogDays: 365, redactAfterDays: 30 }, lawfulBasis: 'consent' } })).json().id
+  const flowId = (await app.inject({ method: 'POST', url: '/api/flows', headers: ops, payload: { name: 'R', campaignId } })).json().id
+  await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition } })
+  await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })
+  await app.inject({ method: 'POST', url: '/api/numbers', headers: ops, payload: { number: NUMBER, campaignId, flowId } })
+  const agent = (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'agent', name: 'Ann', email: 'ann@acme.test' } })).json()
+  return { app, tenantId, clock, agent: { id: agent.id as string, headers: bearer(agent.apiKey) } }
+}
+
+/** A caller who consents (or not): returns the CallSid and the stream token from the TwiML. */
+export async function consentingCall (app: App, digit = '1', from = '+447700900123'): Promise<{ callSid: string, token: string }> {
+  const callSid = newSid()
+  const base = { CallSid: callSid, From: from, To: NUMBER }
+  await app.inject(signedTwilio('/twilio/voice', base))
+  const res = await app.inject(signedTwilio('/twilio/flow?node=consent', { ...base, Digits: digit }))
+  if (digit !== '1') return { callSid, token: '' }
+  const token = /<Parameter name="token" value="([^"]+)"/.exec(res.body)?.[1]
+  if (token === undefined) throw new Error('no token in ' + res.body)
+  return { callSid, token }
+}
+
+export async function openStream (app: App): Promise<{ ws: WebSocket, closed: Promise<number> }> {
+  let resolveClosed!: (code: number) => void
+  const closed = new Promise<number>((resolve) => { resolveClosed = resolve })
+  const ws = await app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, STREAM_URL, {}) } }, {
+    onInit: (socket) => socket.on('close', (code) => resolveClosed(code))
+  })
+  return { ws, closed }
+}
+
+export const startFrame = (callSid: string, token: string | undefined) => JSON.stringify({
+  event: 'start',
+  sequenceNumber: '1',
+  streamSid: 'MZ' + '1'.repeat(32),
+  start: { streamSid: 'MZ' + '1'.repeat(32), accountSid: 'AC' + '0'.repeat(32), callSid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: token === undefined ? {} : { token } }
+})
+let sequence = 1
+export const mediaFrame = (track: string, ms: number, payload: Buffer) => JSON.stringify({ event: 'media', sequenceNumber: String(++sequence), streamSid: 'MZ' + '1'.repeat(32), media: { track, chunk: String(ms / 20), timestamp: String(ms), payload: payload.toString('base64') } })
+
+export const stopFrame = (callSid: string) => JSON.stringify({ event: 'stop', sequenceNumber: String(++sequence), streamSid: 'MZ' + '1'.repeat(32), stop: { accountSid: 'AC' + '0'.repeat(32), callSid } })
+
+/** Distinct pseudo-random µ-law per track and frame (never 0xFF, the silence byte). */
+export function payloadFor (track: number, slot: number): Buffer {
+  const out = Buffer.alloc(160)
+  let x = (track * 7919 + slot * 104729 + 1) >>> 0
+  for (let i = 0; i < 160; i++) { x = (x * 1664525 + 1013904223) >>> 0; out[i] = (x >>> 24) % 255 }
+  return out
+}
+
+/** Twilio streams in real time; the test sends as fast as it can, so it waits for admission first. */
+export async function admitted (app: App, callSid: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const [call] = await app.database.db.select({ id: calls.id }).from(calls).where(eq(calls.callSid, callSid))
+    const started = await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id))
+    if (started.some((e) => e.outcome === 'recording-started')) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error('stream not admitted')
+}
+
+export async function settle (app: App): Promise<void> {
+  for (let i = 0; i < 200 && app.recordingsInFlight.size === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  while (app.recordingsInFlight.size > 0) await Promise.allSettled([...app.recordingsInFlight])
+}
+
