@@ -66,8 +66,15 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
       request.log.error({ err: error }, 'request failed')
       return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
     }
-    const problems = (error as { problems?: unknown }).problems
-    return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status] ?? 'Error', message: error.message, ...(Array.isArray(problems) ? { problems } : {}) })
+    const { problems, reason } = error as { problems?: unknown, reason?: unknown }
+    return reply.code(status).send({
+      statusCode: status,
+      code: error.code,
+      error: STATUS_CODES[status] ?? 'Error',
+      message: error.message,
+      ...(Array.isArray(problems) ? { problems } : {}),
+      ...(typeof reason === 'string' ? { reason } : {})
+    })
   })
 
   await app.register(healthRoutes)

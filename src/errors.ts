@@ -16,6 +16,15 @@ export class InvalidFlow extends Error {
   }
 }
 
+/** A number that may not be dialled; `reason` says why (suppressed, registry, restricted, cap, invalid, hours, ended). */
+export class NotCallable extends Error {
+  readonly statusCode = 409
+  readonly code = 'CG_NOT_CALLABLE'
+  constructor (readonly reason: string) {
+    super(`not callable: ${reason}`)
+  }
+}
+
 export const BadTwilioSignature = createError('CG_TWILIO_SIGNATURE', 'Missing or invalid X-Twilio-Signature', 403)
 
 export const ErrorReplySchema = Type.Object({
@@ -23,7 +32,8 @@ export const ErrorReplySchema = Type.Object({
   code: Type.Optional(Type.String()),
   error: Type.String(),
   message: Type.String(),
-  problems: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() })))
+  problems: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  reason: Type.Optional(Type.String())
 }, { $id: 'ErrorReply' })
 
 export const errorReplies = {

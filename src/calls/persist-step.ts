@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { appendEvents, insertConsent, insertStreamToken, insertSuppression, saveCallState, type EventRow, type LockedCall } from '../db/calls.js'
+import { appendEvents, insertConsent, insertStreamToken, saveCallState, type EventRow, type LockedCall } from '../db/calls.js'
+import { addSuppression } from '../db/suppressions.js'
 import type { Executor } from '../db/executor.js'
 import type { StepResult } from '../flows/index.js'
 
@@ -41,7 +42,7 @@ export async function persistStep (tx: Executor, call: LockedCall, result: StepR
         if (call.remoteWithheld) {
           throw new OptOutNotStorable('the caller id is not a phone number')
         }
-        await insertSuppression(tx, { tenantId: call.tenantId, numberHash: call.remoteHash, source: 'ivr', reason: 'opted out in the IVR', callSid: call.callSid, createdAt: at })
+        await addSuppression(tx, { tenantId: call.tenantId, numberHash: call.remoteHash, source: 'ivr', reason: 'opted out in the IVR', callSid: call.callSid, at })
         break
       case 'startRecording':
         await insertStreamToken(tx, { tokenHash: createHash('sha256').update(effect.token).digest('hex'), tenantId: call.tenantId, callSid: call.callSid, at })

@@ -1,7 +1,7 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm'
 import type { CallState, FlowDefinition } from '../flows/index.js'
 import type { Executor } from './executor.js'
-import { callEvents, calls, campaigns, consents, flowVersions, recordings, streamTokens, suppressions } from './schema.js'
+import { callEvents, calls, campaigns, consents, flowVersions, recordings, streamTokens } from './schema.js'
 
 export interface NewCall {
   tenantId: string
@@ -71,11 +71,6 @@ export async function saveCallState (tx: Executor, callId: string, state: CallSt
 
 export async function insertConsent (tx: Executor, consent: typeof consents.$inferInsert): Promise<void> {
   await tx.insert(consents).values(consent)
-}
-
-/** An opt-out already on file stays as it was: the first one is the evidence. */
-export async function insertSuppression (tx: Executor, entry: typeof suppressions.$inferInsert): Promise<void> {
-  await tx.insert(suppressions).values(entry).onConflictDoNothing()
 }
 
 export async function insertStreamToken (tx: Executor, token: { tokenHash: string, tenantId: string, callSid: string, at: Date }): Promise<void> {

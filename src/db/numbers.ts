@@ -46,3 +46,9 @@ export async function switchboardsByNumber (db: Executor): Promise<Map<string, s
     .innerJoin(campaigns, eq(campaigns.id, numbers.campaignId))
   return new Map(rows.filter((r) => r.switchboard !== null).map((r) => [r.number, r.switchboard!]))
 }
+
+/** A number of the campaign to call from: the one bound to this flow if there is one. */
+export async function callerIdFor (db: Executor, campaignId: string, flowId: string): Promise<string | null> {
+  const rows = await db.select({ number: numbers.number, flowId: numbers.flowId }).from(numbers).where(eq(numbers.campaignId, campaignId)).orderBy(asc(numbers.number))
+  return (rows.find((r) => r.flowId === flowId) ?? rows[0])?.number ?? null
+}

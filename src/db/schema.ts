@@ -164,6 +164,15 @@ export const suppressions = pgTable('suppressions', {
   createdAt: createdAt()
 }, (t) => [uniqueIndex('suppressions_tenant_hash_idx').on(t.tenantId, t.numberHash, t.source)])
 
+// Outbound call attempts, counted against the campaign's callCap.
+export const callAttempts = pgTable('call_attempts', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tenantId: tenantId(),
+  campaignId: uuid('campaign_id').notNull().references(() => campaigns.id, { onDelete: 'cascade' }),
+  numberHash: text('number_hash').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull()
+}, (t) => [index('call_attempts_campaign_hash_idx').on(t.campaignId, t.numberHash, t.at)])
+
 export const recordings = pgTable('recordings', {
   id: id(),
   tenantId: tenantId(),

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Executor } from './executor.js'
-import { callEvents, calls, consents, dsrRequests, recordings, streamTokens, suppressions } from './schema.js'
+import { callAttempts, callEvents, calls, consents, dsrRequests, recordings, streamTokens, suppressions } from './schema.js'
 
 /** Everything held about one number (by its keyed hash) in one tenant. */
 export async function subjectData (db: Executor, tenantId: string, numberHash: string) {
@@ -28,8 +28,9 @@ export async function eraseCalls (db: Executor, callIds: string[], callSids: str
   await db.delete(calls).where(inArray(calls.id, callIds))
 }
 
-/** Earlier requests about the number stop naming it, except a restriction still in force. */
+/** Earlier requests about the number stop naming it, except a restriction still in force; call attempts go. */
 export async function forgetRequests (db: Executor, tenantId: string, numberHash: string, marker: string): Promise<void> {
+  await db.delete(callAttempts).where(and(eq(callAttempts.tenantId, tenantId), eq(callAttempts.numberHash, numberHash)))
   await db.update(dsrRequests).set({ numberHash: marker })
     .where(and(eq(dsrRequests.tenantId, tenantId), eq(dsrRequests.numberHash, numberHash), ne(dsrRequests.status, 'active')))
 }

@@ -3,6 +3,8 @@ import type { Config } from '../config.js'
 export interface TwilioCalls {
   /** Starts a media stream on a live call without replacing what the call is doing (Streams resource). */
   startStream (callSid: string, stream: { url: string, name: string, token: string }): Promise<void>
+  /** Places an outbound call; Twilio fetches `url` (our /twilio/voice) when it is answered. */
+  placeCall (call: { to: string, from: string, url: string, statusCallback: string }): Promise<{ sid: string, status: string }>
 }
 
 /**
@@ -31,6 +33,19 @@ export function createTwilioCalls (config: Pick<Config, 'twilioAccountSid' | 'tw
         'parameter1.name': 'token',
         'parameter1.value': stream.token
       })
+    },
+    placeCall: async (call) => {
+      client ??= load()
+      const created = await (await client).calls.create({
+        to: call.to,
+        from: call.from,
+        url: call.url,
+        method: 'POST',
+        statusCallback: call.statusCallback,
+        statusCallbackMethod: 'POST',
+        statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed']
+      })
+      return { sid: created.sid, status: created.status }
     }
   }
 }

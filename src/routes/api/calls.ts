@@ -3,11 +3,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
-import { appendCallEvent, callDetail, findCallBySid, hasGrantedConsent, insertConsent, insertStreamToken } from '../../db/calls.js'
+import { appendCallEvent, callDetail, findCallBySid, insertCall, hasGrantedConsent, insertConsent, insertStreamToken } from '../../db/calls.js'
 import { isRestricted } from '../../db/dsr.js'
 import { expireStreamTokens, insertControl, liveRecordingOf } from '../../db/recordings.js'
-import { BadRequest, Conflict, errorReplies, NotFound } from '../../errors.js'
-import { RECORDING_STREAM_NAME } from '../../flows/index.js'
+import { findCampaign } from '../../db/campaigns.js'
+import { findFlow } from '../../db/flows.js'
+import { callerIdFor } from '../../db/numbers.js'
+import { recordAttempt } from '../../db/suppressions.js'
+import { BadRequest, Conflict, errorReplies, NotCallable, NotFound } from '../../errors.js'
+import { initialCallState, isOpen, RECORDING_STREAM_NAME } from '../../flows/index.js'
+import { hashNumber } from '../../privacy/number-hash.js'
+import { screenNumbers } from '../../suppression/screen.js'
 import { createTwilioCalls } from '../../twilio/rest.js'
 import { streamUrl } from '../../twilio/urls.js'
 
@@ -42,6 +48,50 @@ const CallDetail = Type.Object({
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
   const twilio = createTwilioCalls(app.config)
+
+  app.post('/calls', {
+    schema: {
+      summary: 'Place an outbound call: screened (suppression, restriction, registry, cap, hours) before anyone dials',
+      tags: ['calls'],
+      body: Type.Object({ to: Type.String({ minLength: 1, maxLength: 40 }), campaignId: Type.String({ format: 'uuid' }), flowId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+      response: { 201: Type.Object({ callSid: Type.String(), to: Type.String(), from: Type.String(), status: Type.String() }), ...errorReplies, 502: Type.Ref('ErrorReply') }
+    }
+  }, async (request, reply) => {
+    const { principal } = request
+    const scope = readScope(principal)
+    const campaign = await findCampaign(db, request.body.campaignId, scope)
+    if (campaign === null) throw new NotFound('body/campaignId')
+    const flow = await findFlow(db, request.body.flowId, scope)
+    if (flow === null || flow.campaignId !== campaign.id) throw new NotFound('body/flowId')
+    requireRole(principal, 'agent', 'ops')
+    if (flow.publishedVersion === null) throw new Conflict('the flow has no published version')
+    const now = app.clock.now()
+    const [screened] = await screenNumbers(db, app.config.numberHashKey, campaign.tenantId, campaign, [request.body.to], now)
+    if (screened!.reason === 'invalid') throw new BadRequest(`body/to "${request.body.to}" is not a phone number${campaign.defaultCountry === null ? ' (the campaign has no defaultCountry for national numbers)' : ''}`)
+    if (!screened!.callable) throw new NotCallable(screened!.reason!)
+    if (campaign.endsAt !== null && now >= new Date(campaign.endsAt)) throw new NotCallable('ended')
+    if (!isOpen(campaign, now)) throw new NotCallable('hours')
+    const from = await callerIdFor(db, campaign.id, flow.id)
+    if (from === null) throw new Conflict('the campaign has no number to call from')
+    if (twilio === null) throw new Conflict('TWILIO_ACCOUNT_SID is not configured, so calls cannot be placed')
+    const to = screened!.number!
+    const remoteHash = hashNumber(app.config.numberHashKey, to)
+    // The attempt counts against the cap whether or not Twilio then connects it.
+    await recordAttempt(db, { tenantId: campaign.tenantId, campaignId: campaign.id, numberHash: remoteHash, at: now })
+    let placed
+    try {
+      placed = await twilio.placeCall({ to, from, url: `${app.config.publicUrl}/twilio/voice`, statusCallback: `${app.config.publicUrl}/twilio/status` })
+    } catch (err) {
+      request.log.error({ err }, 'Twilio refused to place the call')
+      return reply.code(502).send({ statusCode: 502, code: 'CG_TWILIO_API', error: 'Bad Gateway', message: 'Twilio did not place the call' })
+    }
+    // The call row exists before Twilio's webhook, so the answered call runs this flow and version.
+    await db.transaction(async (tx) => {
+      await insertCall(tx, { tenantId: campaign.tenantId, callSid: placed.sid, direction: 'outbound', campaignId: campaign.id, flowId: flow.id, flowVersion: flow.publishedVersion, remoteHash, remoteNumber: campaign.storeCallerNumber ? to : null, remoteWithheld: false, localNumber: from, status: placed.status, state: initialCallState(), startedAt: now })
+      await appendAudit(tx, { tenantId: campaign.tenantId, actor: principal.actor, action: 'call.place', subject: `call:${placed.sid}`, details: { campaignId: campaign.id, flowId: flow.id }, at: now })
+    })
+    return reply.code(201).send({ callSid: placed.sid, to, from, status: placed.status })
+  })
 
   app.get('/calls/:sid', {
     schema: { summary: 'A call with its events, consent evidence and recordings (audited read)', tags: ['calls'], params: Type.Object({ sid: Type.String({ pattern: '^CA[0-9a-fA-F]{32}$' }) }), response: { 200: CallDetail, ...errorReplies } }

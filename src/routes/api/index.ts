@@ -3,6 +3,7 @@ import auditRoutes from './audit.js'
 import callRoutes from './calls.js'
 import dsrRoutes from './dsr.js'
 import recordingRoutes from './recordings.js'
+import suppressionRoutes from './suppressions.js'
 import campaignRoutes from './campaigns.js'
 import flowRoutes from './flows.js'
 import numberRoutes from './numbers.js'
@@ -19,6 +20,7 @@ const apiRoutes: FastifyPluginAsync = async (app) => {
   await app.register(recordingRoutes)
   await app.register(dsrRoutes)
   await app.register(auditRoutes)
+  await app.register(suppressionRoutes)
 }
 
 export default apiRoutes

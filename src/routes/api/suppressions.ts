@@ -1,0 +1,157 @@
+import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { appendAudit } from '../../audit/append.js'
+import { readScope, requireRole, type Principal } from '../../auth/principal.js'
+import { findCampaign } from '../../db/campaigns.js'
+import { addSuppression, removeSuppressions, suppressionsOf, type SuppressionSource } from '../../db/suppressions.js'
+import { BadRequest, errorReplies, Forbidden, NotFound } from '../../errors.js'
+import { normalizeNumber } from '../../privacy/phone.js'
+import { hashNumber } from '../../privacy/number-hash.js'
+import { importSuppressions } from '../../suppression/import.js'
+import { screenNumbers, type Screened } from '../../suppression/screen.js'
+
+const Country = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2, for numbers written without +' })
+const TenantId = Type.String({ format: 'uuid', description: 'admin only' })
+const Status = Type.Object({
+  number: Type.String(),
+  suppressed: Type.Boolean(),
+  since: Type.Union([Type.String(), Type.Null()]),
+  entries: Type.Array(Type.Object({ source: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String() }))
+})
+const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Type.String(), Type.Null()]), callable: Type.Boolean(), reason: Type.Optional(Type.String()) })
+
+function tenantOf (principal: Principal, requested: string | undefined): string {
+  const scope = readScope(principal)
+  if (scope !== null) {
+    if (requested !== undefined && requested !== scope) throw new Forbidden('tenantId must be your own tenant')
+    return scope
+  }
+  if (requested === undefined) throw new BadRequest('tenantId is required for an admin')
+  return requested
+}
+
+/** The suppression list: opt-outs from every channel, and national do-not-call registers. */
+const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db } = app.database
+  const { numberHashKey } = app.config
+  // CSV bodies are handed over as a stream: an import of millions of lines is read line by line.
+  app.addContentTypeParser('text/csv', (_request, payload, done) => { done(null, payload) })
+
+  const e164 = (input: string, field: string, country?: string | null) => {
+    const number = normalizeNumber(input, country)
+    if (number === null) throw new BadRequest(`${field} "${input}" is not a phone number${country == null ? ' (a national number needs country)' : ''}`)
+    return number
+  }
+  const status = async (tenantId: string, number: string) => {
+    const entries = await suppressionsOf(db, tenantId, hashNumber(numberHashKey, number))
+    return { number, suppressed: entries.length > 0, since: entries[0]?.createdAt.toISOString() ?? null, entries: entries.map((e) => ({ source: e.source, reason: e.reason, createdAt: e.createdAt.toISOString() })) }
+  }
+
+  app.get('/suppressions', {
+    schema: { summary: 'Is this number suppressed, since when, from which sources', tags: ['suppression'], querystring: Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Country), tenantId: Type.Optional(TenantId) }), response: { 200: Status, ...errorReplies } }
+  }, async (request) => {
+    requireRole(request.principal, 'ops', 'agent', 'controller')
+    return await status(tenantOf(request.principal, request.query.tenantId), e164(request.query.number, 'querystring/number', request.query.country))
+  })
+
+  app.post('/suppressions', {
+    schema: { summary: 'Add a number (an objection received by phone, e-mail, letter…)', tags: ['suppression'], body: Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Country), reason: Type.Optional(Type.String({ maxLength: 500 })), tenantId: Type.Optional(TenantId) }, { additionalProperties: false }), response: { 201: Status, ...errorReplies } }
+  }, async (request, reply) => {
+    requireRole(request.principal, 'ops', 'agent', 'controller')
+    const tenantId = tenantOf(request.principal, request.body.tenantId)
+    const number = e164(request.body.number, 'body/number', request.body.country)
+    const at = app.clock.now()
+    await db.transaction(async (tx) => {
+      const added = await addSuppression(tx, { tenantId, numberHash: hashNumber(numberHashKey, number), source: 'api', reason: request.body.reason ?? null, createdBy: request.principal.userId, at })
+      if (added) await appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.add', subject: null, details: { source: 'api' }, at })
+    })
+    return reply.code(201).send(await status(tenantId, number))
+  })
+
+  app.delete('/suppressions', {
+    schema: { summary: 'Lift a suppression (an IVR opt-out: controller or admin only, with a reason)', tags: ['suppression'], querystring: Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Country), reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })), tenantId: Type.Optional(TenantId) }), response: { 200: Status, ...errorReplies } }
+  }, async (request) => {
+    const { principal } = request
+    requireRole(principal, 'ops', 'controller')
+    const tenantId = tenantOf(principal, request.query.tenantId)
+    const number = e164(request.query.number, 'querystring/number', request.query.country)
+    const hash = hashNumber(numberHashKey, number)
+    const entries = await suppressionsOf(db, tenantId, hash)
+    if (entries.length === 0) throw new NotFound('suppression')
+    const sources = [...new Set(entries.map((e) => e.source as SuppressionSource))]
+    if (sources.includes('ivr')) {
+      // The caller objected in their own words: only the controller may overrule that, on the record.
+      if (principal.role !== 'admin' && principal.role !== 'controller') throw new Forbidden('an IVR opt-out can only be lifted by a controller or admin')
+      if (request.query.reason === undefined) throw new BadRequest('querystring/reason is required to lift an IVR opt-out')
+    }
+    const at = app.clock.now()
+    await db.transaction(async (tx) => {
+      await removeSuppressions(tx, tenantId, hash, sources)
+      await appendAudit(tx, { tenantId, actor: principal.actor, action: 'suppression.remove', subject: null, details: { sources, reason: request.query.reason ?? null }, at })
+    })
+    return await status(tenantId, number)
+  })
+
+  app.post('/suppressions/import', {
+    schema: {
+      summary: 'Import a list (text/csv, one number per line or first column), streamed',
+      tags: ['suppression'],
+      querystring: Type.Object({ source: Type.Union([Type.Literal('import'), Type.Literal('registry')], { default: 'import' }), country: Type.Optional(Country), tenantId: Type.Optional(TenantId) }),
+      response: { 200: Type.Object({ lines: Type.Integer(), added: Type.Integer(), alreadyPresent: Type.Integer(), invalid: Type.Integer(), invalidLines: Type.Array(Type.Integer()) }), ...errorReplies, 415: Type.Ref('ErrorReply') }
+    }
+  }, async (request, reply) => {
+    requireRole(request.principal, 'ops', 'controller')
+    if (!(request.headers['content-type'] ?? '').startsWith('text/csv')) return reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'send the list as text/csv' })
+    const tenantId = tenantOf(request.principal, request.query.tenantId)
+    const at = app.clock.now()
+    const result = await importSuppressions(db, numberHashKey, request.body as Readable, { tenantId, source: request.query.source ?? 'import', country: request.query.country ?? null, createdBy: request.principal.userId, at })
+    await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source: request.query.source ?? 'import', added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid }, at }))
+    return result
+  })
+
+  app.post('/screen', {
+    schema: {
+      summary: 'Screen numbers before dialling: callable, or why not (JSON, or text/csv with ?campaignId=)',
+      tags: ['suppression'],
+      querystring: Type.Object({ campaignId: Type.Optional(Type.String({ format: 'uuid' })) }),
+      body: {
+        content: {
+          'application/json': { schema: Type.Object({ campaignId: Type.String({ format: 'uuid' }), numbers: Type.Array(Type.String({ maxLength: 40 }), { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }) },
+          'text/csv': { schema: {} }
+        }
+      },
+      response: { 200: Type.Object({ results: Type.Array(ScreenResult) }), ...errorReplies }
+    }
+  }, async (request, reply) => {
+    requireRole(request.principal, 'ops', 'agent')
+    const csv = (request.headers['content-type'] ?? '').startsWith('text/csv')
+    const campaignId = csv ? request.query.campaignId : (request.body as { campaignId: string }).campaignId
+    if (campaignId === undefined) throw new BadRequest('querystring/campaignId is required with a text/csv body')
+    const campaign = await findCampaign(db, campaignId, readScope(request.principal))
+    if (campaign === null) throw new NotFound('campaign')
+    const now = app.clock.now()
+    if (!csv) return { results: await screenNumbers(db, numberHashKey, campaign.tenantId, campaign, (request.body as { numbers: string[] }).numbers, now) }
+    // CSV in, CSV out, a batch at a time: a list of a million numbers is never held whole.
+    const lines = createInterface({ input: request.body as Readable, crlfDelay: Infinity })
+    async function * rows () {
+      yield 'input,number,result\r\n'
+      let batch: string[] = []
+      const out = (results: Screened[]) => results.map((r) => `${r.input.includes(',') || r.input.includes('"') ? `"${r.input.replaceAll('"', '""')}"` : r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}\r\n`).join('')
+      for await (const line of lines) {
+        const input = line.split(',')[0]!.trim()
+        if (input === '') continue
+        batch.push(input)
+        if (batch.length >= 1000) {
+          yield out(await screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now))
+          batch = []
+        }
+      }
+      if (batch.length > 0) yield out(await screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now))
+    }
+    return reply.type('text/csv').send(Readable.from(rows()) as never)
+  })
+}
+
+export default suppressionRoutes
