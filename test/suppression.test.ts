@@ -101,6 +101,9 @@ t.test('suppression, screening and outbound calls', async (t) => {
     t.equal(csv.headers['content-type'], 'text/csv')
     t.same(csv.body.trim().split('\r\n'), ['input,number,result', '020 7946 0123,+442079460123,callable', '020 7946 0888,+442079460888,suppressed', '02079460002,+442079460002,registry', '+442079460999,+442079460999,restricted', '020 7946 0777,+442079460777,cap', 'nonsense,,invalid', '020 7946 0555,+442079460555,suppressed'])
     t.match((await dial('+442079460999')).json(), { reason: 'restricted' })
+    const many = Array.from({ length: 3000 }, (_, i) => `020 7${String(1000000 + i)}`).join('\n')
+    const big = await app.inject({ method: 'POST', url: `/api/screen?campaignId=${campaign.id}`, headers: { ...ops, 'content-type': 'text/csv' }, payload: many })
+    t.equal(big.body.trim().split('\r\n').length, 3001, 'every line of a long list answered, none dropped')
   })
 
   t.test('lifting a suppression', async (t) => {

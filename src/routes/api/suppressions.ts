@@ -134,9 +134,11 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const now = app.clock.now()
     if (!csv) return { results: await screenNumbers(db, numberHashKey, campaign.tenantId, campaign, (request.body as { numbers: string[] }).numbers, now) }
     // CSV in, CSV out, a batch at a time: a list of a million numbers is never held whole.
-    const lines = createInterface({ input: request.body as Readable, crlfDelay: Infinity })
     async function * rows () {
       yield 'input,number,result\r\n'
+      // Created here, when the reply starts reading: a readline made earlier would start the
+      // body flowing and drop the lines read before this loop began.
+      const lines = createInterface({ input: request.body as Readable, crlfDelay: Infinity })
       let batch: string[] = []
       const out = (results: Screened[]) => results.map((r) => `${r.input.includes(',') || r.input.includes('"') ? `"${r.input.replaceAll('"', '""')}"` : r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}\r\n`).join('')
       for await (const line of lines) {

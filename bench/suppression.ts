@@ -1,0 +1,63 @@
+// Import 1,000,000 numbers into the suppression list, then screen 1,000,000 numbers, both as
+// streamed text/csv over HTTP on 127.0.0.1 against the real app. Prints time and peak RSS.
+// Run by hand: `npx tsx bench/suppression.ts [count]` (DATABASE_URL → PostgreSQL, else PGlite).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+
+const COUNT = Number(process.argv[2] ?? 1_000_000)
+const dir = mkdtempSync(join(tmpdir(), 'callgate-bench-supp-'))
+const config = loadConfig({ ...process.env, DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent' })
+const app = await buildApp(config)
+await app.listen({ port: 0, host: '127.0.0.1' })
+const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+const auth = { authorization: `Bearer ${config.adminToken}` }
+const post = async (path: string, body: unknown) => (await (await fetch(base + path, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { id: string }
+
+let peakRss = 0
+const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 100)
+const tenantId = (await post('/api/tenants', { name: 'Bench' })).id
+const campaign = await post('/api/campaigns', { tenantId, name: 'Bench', timezone: 'UTC', retention: { recordingsDays: 30, callLogDays: 90, redactAfterDays: 30 }, lawfulBasis: 'consent', callCap: { count: 3, perDays: 30 }, defaultCountry: 'GB' })
+
+/** n lines of London numbers, generated as they are sent: the file never exists whole. */
+function lines (n: number, offset: number): Readable {
+  return Readable.from((function * () {
+    const chunk: string[] = []
+    for (let i = 0; i < n; i++) {
+      chunk.push(`020 ${String(70000000 + ((i + offset) % 10_000_000)).replace(/^(\d{4})/, '$1 ')}`)
+      if (chunk.length === 10_000) { yield chunk.join('\n') + '\n'; chunk.length = 0 }
+    }
+    if (chunk.length > 0) yield chunk.join('\n') + '\n'
+  })())
+}
+const stream = (readable: Readable) => Readable.toWeb(readable) as ReadableStream
+
+const baseRss = process.memoryUsage.rss()
+let started = Date.now()
+const imported = await (await fetch(`${base}/api/suppressions/import?source=registry&country=GB&tenantId=${tenantId}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: stream(lines(COUNT, 0)), duplex: 'half' } as RequestInit)).json()
+const importSeconds = (Date.now() - started) / 1000
+const importPeak = peakRss
+console.log(`import: ${COUNT.toLocaleString('en')} lines in ${importSeconds.toFixed(1)} s (${Math.round(COUNT / importSeconds).toLocaleString('en')}/s), result ${JSON.stringify(imported)}`)
+console.log(`  RSS before ${(baseRss / 2 ** 20).toFixed(0)} MiB, peak ${(importPeak / 2 ** 20).toFixed(0)} MiB`)
+
+// Half the screened numbers are on the list, half are not.
+peakRss = 0
+started = Date.now()
+const res = await fetch(`${base}/api/screen?campaignId=${campaign.id}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: stream(lines(COUNT, COUNT / 2)), duplex: 'half' } as RequestInit)
+const counts: Record<string, number> = {}
+let rest = ''
+for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  const text = rest + Buffer.from(chunk).toString()
+  const parts = text.split('\r\n')
+  rest = parts.pop()!
+  for (const line of parts) { const result = line.slice(line.lastIndexOf(',') + 1); counts[result] = (counts[result] ?? 0) + 1 }
+}
+const screenSeconds = (Date.now() - started) / 1000
+console.log(`screen: ${COUNT.toLocaleString('en')} numbers in ${screenSeconds.toFixed(1)} s (${Math.round(COUNT / screenSeconds).toLocaleString('en')}/s), results ${JSON.stringify(counts)}`)
+console.log(`  peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`)
+clearInterval(sampler)
+await app.close()
+rmSync(dir, { recursive: true, force: true })
