@@ -25,14 +25,17 @@ export function readScope (principal: Principal): string | null {
   return principal.role === 'admin' ? null : principal.tenantId
 }
 
-/** The tenant a new object belongs to: the caller's own, or for an admin the one named in the body. */
-export function writeTenant (principal: Principal, requested: string | undefined): string {
+/**
+ * The one tenant a request works in: the caller's own, or for an admin the one it names in
+ * `field` (body/tenantId, querystring/tenantId).
+ */
+export function writeTenant (principal: Principal, requested: string | undefined, field = 'body/tenantId'): string {
   if (principal.role === 'admin') {
-    if (requested === undefined) throw new BadRequest('body/tenantId is required for an admin')
+    if (requested === undefined) throw new BadRequest(`${field} is required for an admin`)
     return requested
   }
   if (requested !== undefined && requested !== principal.tenantId) {
-    throw new Forbidden('body/tenantId must be your own tenant')
+    throw new Forbidden(`${field} must be your own tenant`)
   }
   return principal.tenantId as string
 }

@@ -1,19 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { readScope, requireRole, type Principal } from '../../auth/principal.js'
+import { requireRole, writeTenant } from '../../auth/principal.js'
 import { verifyChain } from '../../audit/verify.js'
 import { listAudit } from '../../db/audit.js'
-import { BadRequest, errorReplies } from '../../errors.js'
+import { errorReplies } from '../../errors.js'
 
 const Entry = Type.Object({ seq: Type.Integer(), at: Type.String(), actor: Type.String(), action: Type.String(), subject: Type.Union([Type.String(), Type.Null()]), details: Type.Unknown(), prevHash: Type.String(), hash: Type.String() })
 const TenantQuery = { tenantId: Type.Optional(Type.String({ format: 'uuid', description: 'admin only: whose log' })) }
-
-function tenantOf (principal: Principal, requested: string | undefined): string {
-  const scope = readScope(principal)
-  if (scope !== null) return scope
-  if (requested === undefined) throw new BadRequest('querystring/tenantId is required for an admin')
-  return requested
-}
 
 /** The tenant's hash-chained audit log: who read or changed what, and proof it was not edited. */
 const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -40,7 +33,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const q = request.query
     const limit = q.limit ?? 100
     const entries = await listAudit(db, {
-      tenantId: tenantOf(request.principal, q.tenantId),
+      tenantId: writeTenant(request.principal, q.tenantId, 'querystring/tenantId'),
       limit,
       ...(q.actor !== undefined ? { actor: q.actor } : {}),
       ...(q.action !== undefined ? { action: q.action } : {}),
@@ -61,7 +54,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     requireRole(request.principal, 'controller')
-    return await verifyChain(db, tenantOf(request.principal, request.query.tenantId))
+    return await verifyChain(db, writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId'))
   })
 }
 

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
-import { readScope, requireRole, type Principal } from '../../auth/principal.js'
+import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { addSuppression, removeSuppressions, suppressionsOf, type SuppressionSource } from '../../db/suppressions.js'
 import { BadRequest, errorReplies, Forbidden, NotFound } from '../../errors.js'
@@ -21,16 +21,6 @@ const Status = Type.Object({
   entries: Type.Array(Type.Object({ source: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String() }))
 })
 const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Type.String(), Type.Null()]), callable: Type.Boolean(), reason: Type.Optional(Type.String()) })
-
-function tenantOf (principal: Principal, requested: string | undefined): string {
-  const scope = readScope(principal)
-  if (scope !== null) {
-    if (requested !== undefined && requested !== scope) throw new Forbidden('tenantId must be your own tenant')
-    return scope
-  }
-  if (requested === undefined) throw new BadRequest('tenantId is required for an admin')
-  return requested
-}
 
 /** The suppression list: opt-outs from every channel, and national do-not-call registers. */
 const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -53,14 +43,14 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Is this number suppressed, since when, from which sources', tags: ['suppression'], querystring: Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Country), tenantId: Type.Optional(TenantId) }), response: { 200: Status, ...errorReplies } }
   }, async (request) => {
     requireRole(request.principal, 'ops', 'agent', 'controller')
-    return await status(tenantOf(request.principal, request.query.tenantId), e164(request.query.number, 'querystring/number', request.query.country))
+    return await status(writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId'), e164(request.query.number, 'querystring/number', request.query.country))
   })
 
   app.post('/suppressions', {
     schema: { summary: 'Add a number (an objection received by phone, e-mail, letter…)', tags: ['suppression'], body: Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Country), reason: Type.Optional(Type.String({ maxLength: 500 })), tenantId: Type.Optional(TenantId) }, { additionalProperties: false }), response: { 201: Status, ...errorReplies } }
   }, async (request, reply) => {
     requireRole(request.principal, 'ops', 'agent', 'controller')
-    const tenantId = tenantOf(request.principal, request.body.tenantId)
+    const tenantId = writeTenant(request.principal, request.body.tenantId)
     const number = e164(request.body.number, 'body/number', request.body.country)
     const at = app.clock.now()
     await db.transaction(async (tx) => {
@@ -75,7 +65,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { principal } = request
     requireRole(principal, 'ops', 'controller')
-    const tenantId = tenantOf(principal, request.query.tenantId)
+    const tenantId = writeTenant(principal, request.query.tenantId, 'querystring/tenantId')
     const number = e164(request.query.number, 'querystring/number', request.query.country)
     const hash = hashNumber(numberHashKey, number)
     const entries = await suppressionsOf(db, tenantId, hash)
@@ -104,7 +94,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     requireRole(request.principal, 'ops', 'controller')
     if (!(request.headers['content-type'] ?? '').startsWith('text/csv')) return reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'send the list as text/csv' })
-    const tenantId = tenantOf(request.principal, request.query.tenantId)
+    const tenantId = writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId')
     const at = app.clock.now()
     const result = await importSuppressions(db, numberHashKey, request.body as Readable, { tenantId, source: request.query.source ?? 'import', country: request.query.country ?? null, createdBy: request.principal.userId, at })
     await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source: request.query.source ?? 'import', added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid }, at }))
