@@ -13,6 +13,7 @@ import corePlugin from './plugins/core.js'
 import databasePlugin from './plugins/database.js'
 import recorderPlugin, { type RecorderPluginOptions } from './plugins/recorder.js'
 import storagePlugin from './plugins/storage.js'
+import sweeperPlugin from './plugins/sweeper.js'
 import switchboardsPlugin from './plugins/switchboards.js'
 import apiRoutes from './routes/api/index.js'
 import healthRoutes from './routes/health.js'
@@ -59,6 +60,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
   await app.register(authPlugin)
   await app.register(switchboardsPlugin)
   await app.register(recorderPlugin, overrides.recorder ?? {})
+  await app.register(sweeperPlugin)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500

@@ -22,6 +22,7 @@ export const EnvSchema = Type.Object({
   KMS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
   KMS_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  SWEEP_INTERVAL_SECONDS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))))
 })
 export type Env = Static<typeof EnvSchema>
@@ -54,6 +55,8 @@ export interface Config {
   s3: S3Config
   kms: { keyId: string | null, endpoint: string | null }
   logLevel: string
+  /** How often the retention sweeper runs; 0 turns it off. */
+  sweepIntervalSeconds: number
   /** Names of the secrets generated into DATA_DIR by this load (to be shown once). */
   generated: Array<'twilioAuthToken' | 'adminToken'>
 }
@@ -97,6 +100,7 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     },
     kms: { keyId: env.KMS_KEY_ID ?? null, endpoint: env.KMS_ENDPOINT ?? null },
     logLevel: env.LOG_LEVEL ?? 'info',
+    sweepIntervalSeconds: Number(env.SWEEP_INTERVAL_SECONDS ?? 3600),
     generated
   }
 }

@@ -1,34 +1,12 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { eq, sql } from 'drizzle-orm'
 import t from 'tap'
-import type { App } from '../src/app.js'
 import * as schema from '../src/db/schema.js'
 import { hashNumber } from '../src/privacy/number-hash.js'
 import { admin, bearer, signedTwilio } from './helper.js'
-import { admitted, consentingCall, mediaFrame, NUMBER, openStream, payloadFor, settle, setup, startFrame, stopFrame } from './media-helpers.js'
+import { consentingCall, NUMBER, recordCall, setup } from './media-helpers.js'
 
 const CALLER = '+447700900123'
-
-/** Records `seconds` of a consented call through the real pipeline; returns the expected audio. */
-async function recordCall (app: App, from: string, seconds: number) {
-  const { callSid, token } = await consentingCall(app, '1', from)
-  const { ws } = await openStream(app)
-  ws.send(startFrame(callSid, token))
-  await admitted(app, callSid)
-  const audio = Buffer.alloc(seconds * 50 * 320)
-  for (let slot = 0; slot < seconds * 50; slot++) {
-    const left = payloadFor(0, slot)
-    const right = payloadFor(1, slot)
-    for (let s = 0; s < 160; s++) { audio[slot * 320 + s * 2] = left[s]!; audio[slot * 320 + s * 2 + 1] = right[s]! }
-    ws.send(mediaFrame('inbound', slot * 20, left))
-    ws.send(mediaFrame('outbound', slot * 20, right))
-  }
-  ws.send(stopFrame(callSid))
-  await settle(app)
-  ws.terminate()
-  const [row] = await app.database.db.select().from(schema.recordings).where(eq(schema.recordings.callSid, callSid))
-  return { callSid, recordingId: row!.id, audio }
-}
 
 function wav (audio: Buffer): Buffer {
   const h = Buffer.alloc(58)

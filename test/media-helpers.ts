@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm'
 import type { Test } from 'tap'
 import type { WebSocket } from 'ws'
 import type { App } from '../src/app.js'
-import { callEvents, calls } from '../src/db/schema.js'
+import { callEvents, calls, recordings } from '../src/db/schema.js'
 import { twilioSignature } from '../src/twilio/signature.js'
 import { admin, bearer, build, fixedClock, signedTwilio, TWILIO_TOKEN } from './helper.js'
 
@@ -83,5 +83,27 @@ export async function admitted (app: App, callSid: string): Promise<void> {
 export async function settle (app: App): Promise<void> {
   for (let i = 0; i < 200 && app.recordingsInFlight.size === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   while (app.recordingsInFlight.size > 0) await Promise.allSettled([...app.recordingsInFlight])
+}
+
+
+/** Records `seconds` of a consented call through the real pipeline; returns the expected audio. */
+export async function recordCall (app: App, from: string, seconds: number) {
+  const { callSid, token } = await consentingCall(app, '1', from)
+  const { ws } = await openStream(app)
+  ws.send(startFrame(callSid, token))
+  await admitted(app, callSid)
+  const audio = Buffer.alloc(seconds * 50 * 320)
+  for (let slot = 0; slot < seconds * 50; slot++) {
+    const left = payloadFor(0, slot)
+    const right = payloadFor(1, slot)
+    for (let s = 0; s < 160; s++) { audio[slot * 320 + s * 2] = left[s]!; audio[slot * 320 + s * 2 + 1] = right[s]! }
+    ws.send(mediaFrame('inbound', slot * 20, left))
+    ws.send(mediaFrame('outbound', slot * 20, right))
+  }
+  ws.send(stopFrame(callSid))
+  await settle(app)
+  ws.terminate()
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  return { callSid, recordingId: row!.id, audio }
 }
 

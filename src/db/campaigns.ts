@@ -1,4 +1,4 @@
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, eq, sql } from 'drizzle-orm'
 import type { Campaign, CampaignCreate, CampaignPatch } from '../campaigns/schema.js'
 import type { Db } from './client.js'
 import { campaigns } from './schema.js'
@@ -68,4 +68,10 @@ export async function updateCampaign (db: Db, id: string, tenantScope: string | 
     .set({ ...rest, ...(endsAt !== undefined ? { endsAt: endsAt === null ? null : new Date(endsAt) } : {}), updatedAt: at })
     .where(scoped(id, tenantScope)).returning()
   return rows[0] !== undefined ? toCampaign(rows[0]) : null
+}
+
+/** Every recordings window any campaign uses, for the bucket's lifecycle rules. */
+export async function retentionWindowsInUse (db: Db): Promise<number[]> {
+  const rows = await db.selectDistinct({ days: sql<number>`(${campaigns.retention}->>'recordingsDays')::int` }).from(campaigns)
+  return rows.map((r) => Number(r.days)).sort((a, b) => a - b)
 }

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PutObjectLegalHoldCommand } from '@aws-sdk/client-s3'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
@@ -44,6 +45,28 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await db.transaction((tx) => appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link', subject: `recording:${row.id}`, details: { expiresAt: expiresAt.toISOString(), pin: request.body.pin !== undefined }, at: now }))
     return { url: `${app.config.publicUrl}/recordings/${row.id}?token=${token}`, expiresAt: expiresAt.toISOString() }
   })
+
+  const hold = async (request: { principal: Parameters<typeof readScope>[0] }, id: string, on: boolean) => {
+    const row = await ownRecording(request, id)
+    if (row.deletedAt !== null) throw new Conflict('the recording was deleted')
+    if (row.legalHold === on) return { id: row.id, legalHold: on }
+    const now = app.clock.now()
+    await db.transaction(async (tx) => {
+      await updateRecording(tx, row.id, { legalHold: on })
+      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: on ? 'recording.hold' : 'recording.release', subject: `recording:${row.id}`, details: {}, at: now })
+    })
+    if (row.status === 'stored') {
+      // Object Lock makes S3 itself refuse the delete; buckets without it rely on the row's flag.
+      await app.objectStore.client.send(new PutObjectLegalHoldCommand({ Bucket: row.bucket, Key: row.key, LegalHold: { Status: on ? 'ON' : 'OFF' } }))
+        .catch((err: unknown) => { app.log.info({ err: (err as Error).name, recordingId: row.id }, 'bucket has no Object Lock; legal hold kept in the database') })
+    }
+    return { id: row.id, legalHold: on }
+  }
+  const HoldReply = { 200: Type.Object({ id: Type.String(), legalHold: Type.Boolean() }), ...errorReplies }
+  app.post('/recordings/:id/hold', { schema: { summary: 'Put a recording on legal hold: no deletion, by the sweeper or anyone, until released', tags: ['recordings'], params: IdParams, response: HoldReply } },
+    async (request) => hold(request, request.params.id, true))
+  app.delete('/recordings/:id/hold', { schema: { summary: 'Release a legal hold', tags: ['recordings'], params: IdParams, response: HoldReply } },
+    async (request) => hold(request, request.params.id, false))
 
   app.delete('/recordings/:id', {
     schema: { summary: 'Delete a recording: every version of its object, and mark the row deleted', tags: ['recordings'], params: IdParams, response: { 204: Type.Null(), ...errorReplies, 410: Gone } }
