@@ -1,4 +1,4 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectTaggingCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { auditLog, callEvents, calls, recordings } from '../src/db/schema.js'
@@ -78,4 +78,22 @@ t.test('the bucket lifecycle document', async (t) => {
   const report = await applyBucketPolicy(app.objectStore, [30, 60, 90], null)
   t.equal(report.lifecycle, 'unsupported', 'the embedded store says so instead of pretending')
   t.same(report.document, expected)
+})
+
+t.test('a changed window applies to later recordings, or to all with the flag', async (t) => {
+  const { app, clock } = await setup(t)
+  const campaignId = (await app.inject({ method: 'GET', url: '/api/campaigns', headers: admin })).json()[0].id
+  const rec = await recordCall(app, '+447700900401', 1)
+  const retainUntil = async () => (await app.database.db.select().from(recordings).where(eq(recordings.id, rec.recordingId)))[0]!.retainUntil!.getTime()
+  const stored = clock.now().getTime()
+  t.equal(await retainUntil(), stored + 90 * DAY)
+  const retention = { recordingsDays: 7, callLogDays: 365, redactAfterDays: 30 }
+  await app.inject({ method: 'PATCH', url: `/api/campaigns/${campaignId}`, headers: admin, payload: { retention } })
+  t.equal(await retainUntil(), stored + 90 * DAY, 'existing recordings keep their window')
+  const res = await app.inject({ method: 'PATCH', url: `/api/campaigns/${campaignId}?recomputeRetention=true`, headers: admin, payload: { retention } })
+  t.equal(res.statusCode, 200)
+  t.equal(await retainUntil(), stored + 7 * DAY, 're-computed with the flag')
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.id, rec.recordingId))
+  const tags = await app.objectStore.client.send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
+  t.same(tags.TagSet, [{ Key: 'retention-days', Value: '7' }], 'and the object re-tagged for the lifecycle rule')
 })

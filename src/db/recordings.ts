@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, sql } from 'drizzle-orm'
 import type { Executor } from './executor.js'
 import { calls, campaigns, recordingControls, recordings, streamTokens } from './schema.js'
 
@@ -74,4 +74,12 @@ export async function recordingsOfCalls (db: Executor, callIds: string[]): Promi
 
 export async function deleteRecordingRow (db: Executor, id: string): Promise<void> {
   await db.delete(recordings).where(eq(recordings.id, id))
+}
+
+/** Re-computes retainUntil of the campaign's kept recordings for a new window; returns them. */
+export async function recomputeRetainUntil (db: Executor, campaignId: string, days: number) {
+  return await db.update(recordings)
+    .set({ retainUntil: sql`${recordings.createdAt} + make_interval(days => ${days})` })
+    .where(and(eq(recordings.status, 'stored'), isNull(recordings.deletedAt), sql`${recordings.callId} in (select id from calls where campaign_id = ${campaignId})`))
+    .returning({ id: recordings.id, bucket: recordings.bucket, key: recordings.key })
 }

@@ -11,6 +11,7 @@ import { appendCallEvent } from '../db/calls.js'
 import type { Db } from '../db/client.js'
 import { isRestricted } from '../db/dsr.js'
 import { callForRecording, controlsSince, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
+import { RETENTION_TAG } from '../storage/lifecycle.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { LiveRecording } from './live-recording.js'
 
@@ -157,7 +158,7 @@ export function createRecorder (deps: RecorderDeps) {
         const call = await callForRecording(tx, row.callSid)
         const days = call?.retention?.recordingsDays ?? 0
         // Tagged after the upload: the lifecycle rule of this retention window expires it in S3 too.
-        await store.client.send(new PutObjectTaggingCommand({ Bucket: row.bucket, Key: row.key, Tagging: { TagSet: [{ Key: 'retention-days', Value: String(days) }] } }))
+        await store.client.send(new PutObjectTaggingCommand({ Bucket: row.bucket, Key: row.key, Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: String(days) }] } }))
         const now = clock.now()
         await updateRecording(tx, id, { status: 'stored', retainUntil: new Date(now.getTime() + days * DAY_MS) })
         await appendCallEvent(tx, row.callSid, { node: null, input: null, outcome: 'recording-stored' }, now)

@@ -1,5 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { Type } from 'typebox'
+import { appendAudit } from '../../audit/append.js'
+import { recomputeRetainUntil } from '../../db/recordings.js'
+import { RETENTION_TAG } from '../../storage/lifecycle.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { checkCampaign } from '../../campaigns/check.js'
 import { CampaignCreateSchema, CampaignPatchSchema, CampaignSchema } from '../../campaigns/schema.js'
@@ -36,15 +40,32 @@ const campaignRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/campaigns/:id', {
-    schema: { summary: 'Change a campaign', tags: ['campaigns'], params: IdParams, body: CampaignPatchSchema, response: { 200: CampaignSchema, ...errorReplies } }
+    schema: {
+      summary: 'Change a campaign (a new recordings window applies to later recordings; ?recomputeRetention=true re-computes existing ones)',
+      tags: ['campaigns'],
+      params: IdParams,
+      querystring: Type.Object({ recomputeRetention: Type.Optional(Type.Boolean()) }),
+      body: CampaignPatchSchema,
+      response: { 200: CampaignSchema, ...errorReplies }
+    }
   }, async (request) => {
     const scope = readScope(request.principal)
     const current = await findCampaign(db, request.params.id, scope)
     if (current === null) throw new NotFound('campaign')
     requireRole(request.principal, 'ops')
     checkCampaign({ ...current, ...request.body })
-    const updated = await updateCampaign(db, request.params.id, scope, request.body, app.clock.now())
+    const now = app.clock.now()
+    const updated = await updateCampaign(db, request.params.id, scope, request.body, now)
     if (updated === null) throw new NotFound('campaign')
+    if (request.query.recomputeRetention === true) {
+      const days = updated.retention.recordingsDays
+      const changed = await recomputeRetainUntil(db, updated.id, days)
+      // The S3 lifecycle rule follows the tag: re-tag, or S3 would still expire by the old window.
+      for (const rec of changed) {
+        await app.objectStore.client.send(new PutObjectTaggingCommand({ Bucket: rec.bucket, Key: rec.key, Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: String(days) }] } }))
+      }
+      await db.transaction((tx) => appendAudit(tx, { tenantId: updated.tenantId, actor: request.principal.actor, action: 'campaign.retention-recompute', subject: `campaign:${updated.id}`, details: { recordingsDays: days, recordings: changed.length }, at: now }))
+    }
     return updated
   })
 }
