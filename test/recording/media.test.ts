@@ -44,6 +44,7 @@ t.test('a consented call is recorded: encrypted, streamed, intact', async (t) =>
     if (i === 6000) ws.send('garbage')
   }
   ws.send(stopFrame(callSid))
+  ws.send(mediaFrame('inbound', SLOTS * 20, payloadFor(0, SLOTS))) // after stop: ignored, not fatal
   await settle(app)
   ws.terminate()
 

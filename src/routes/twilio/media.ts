@@ -86,7 +86,9 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
           return
         }
         case 'media':
-          if (recording !== null) push(frame)
+          // After `stop` the recording is being sealed: late audio is counted, never appended.
+          if (finalizing !== null) malformed++
+          else if (recording !== null) push(frame)
           else if (opening !== null && socket.readyState === socket.OPEN) {
             pending.push(frame)
             if (pending.length >= MAX_PENDING) socket.pause()
