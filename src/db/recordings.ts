@@ -67,11 +67,6 @@ export async function findRecordingScoped (db: Executor, id: string, tenantScope
   return rows[0] ?? null
 }
 
-export async function recordingsOfCalls (db: Executor, callIds: string[]): Promise<RecordingRow[]> {
-  if (callIds.length === 0) return []
-  return await db.select().from(recordings).where(inArray(recordings.callId, callIds)).orderBy(asc(recordings.createdAt))
-}
-
 export async function deleteRecordingRow (db: Executor, id: string): Promise<void> {
   await db.delete(recordings).where(eq(recordings.id, id))
 }
