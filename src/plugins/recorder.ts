@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { createKeyring, type Keyring } from '../crypto/keyring.js'
@@ -21,6 +22,9 @@ export interface RecorderPluginOptions {
 
 export default fp<RecorderPluginOptions>(async (app, opts) => {
   const { config } = app
+  const spoolDir = join(config.dataDir, 'spool')
+  // Created once here, not on every stream: only ciphertext is ever written into it.
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 })
   const keyring = await createKeyring({ kms: { keyId: config.kms.keyId, endpoint: config.kms.endpoint, region: config.s3.region }, dataDir: config.dataDir })
   const recorder = createRecorder({
     db: app.database.db,
@@ -28,7 +32,7 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
     keyring,
     clock: app.clock,
     log: app.log,
-    spoolDir: join(config.dataDir, 'spool'),
+    spoolDir,
     sseKmsKeyId: config.s3.sseKmsKeyId
   })
   const inFlight = new Set<Promise<unknown>>()

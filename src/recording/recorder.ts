@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
+import { readdir, stat, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
@@ -62,7 +62,6 @@ export function createRecorder (deps: RecorderDeps) {
     }
     const id = randomUUID()
     const key = `${call.tenantId}/${now.toISOString().slice(0, 10).replaceAll('-', '/')}/${id}.cgrec`
-    await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 })
     const recording = new LiveRecording(id, deps.spoolDir, deps.keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, stream.onPressure)
     await insertRecording(db, {
       id,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
-import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
+import { readScope, requireRole, writeTenant, type Principal } from '../../auth/principal.js'
 import { E164 } from '../../campaigns/schema.js'
 import { isRestricted } from '../../db/dsr.js'
 import { findDsr, insertDsr, subjectData, updateDsr } from '../../db/subject-data.js'
@@ -90,21 +90,23 @@ const dsrRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(201).send({ ...view(row), ...(exported !== undefined ? { export: exported } : {}) })
   })
 
+  async function ownRequest (principal: Principal, id: string) {
+    const row = await findDsr(db, id, readScope(principal))
+    if (row === null) throw new NotFound('request')
+    requireRole(principal, 'controller')
+    return row
+  }
+
   app.get('/dsr/:id', {
     schema: { summary: 'A data-subject request: status, requester, times, result summary', tags: ['dsr'], params: Type.Object({ id: Type.String({ format: 'uuid' }) }), response: { 200: DsrSchema, ...errorReplies } }
   }, async (request) => {
-    const row = await findDsr(db, request.params.id, readScope(request.principal))
-    if (row === null) throw new NotFound('request')
-    requireRole(request.principal, 'controller')
-    return view(row)
+    return view(await ownRequest(request.principal, request.params.id))
   })
 
   app.post('/dsr/:id/lift', {
     schema: { summary: 'Lift a restriction', tags: ['dsr'], params: Type.Object({ id: Type.String({ format: 'uuid' }) }), response: { 200: DsrSchema, ...errorReplies } }
   }, async (request) => {
-    const row = await findDsr(db, request.params.id, readScope(request.principal))
-    if (row === null) throw new NotFound('request')
-    requireRole(request.principal, 'controller')
+    const row = await ownRequest(request.principal, request.params.id)
     if (row.type !== 'restriction' || row.status !== 'active') throw new Conflict('only a restriction in force can be lifted')
     const now = app.clock.now()
     const lifted = await db.transaction(async (tx) => {
