@@ -11,6 +11,7 @@ import { ErrorReplySchema } from './errors.js'
 import authPlugin from './plugins/auth.js'
 import corePlugin from './plugins/core.js'
 import databasePlugin from './plugins/database.js'
+import keysPlugin, { type KeysPluginOptions } from './plugins/keys.js'
 import recorderPlugin, { type RecorderPluginOptions } from './plugins/recorder.js'
 import storagePlugin from './plugins/storage.js'
 import sweeperPlugin from './plugins/sweeper.js'
@@ -29,6 +30,7 @@ export interface AppOverrides {
   objectStore?: ObjectStore
   logger?: FastifyServerOptions['logger']
   recorder?: RecorderPluginOptions
+  keys?: KeysPluginOptions
 }
 
 export async function buildApp (config: Config, overrides: AppOverrides = {}) {
@@ -58,6 +60,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
   await app.register(databasePlugin, overrides.database !== undefined ? { database: overrides.database } : {})
   await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
   await app.register(authPlugin)
+  await app.register(keysPlugin, overrides.keys ?? {})
   await app.register(switchboardsPlugin)
   await app.register(recorderPlugin, overrides.recorder ?? {})
   await app.register(sweeperPlugin)

@@ -115,3 +115,17 @@ function contextMismatch (actual: Readonly<Record<string, string>>, expected: Re
   }
   return null
 }
+
+/** A small secret (a key) sealed under `keyring`, bound to `context`: one SDK message. */
+export async function sealBuffer (keyring: KeyringNode, plaintext: Buffer, context: Record<string, string>): Promise<Buffer> {
+  const { result } = await client.encrypt(keyring, plaintext, { suiteId: SUITE_ID, encryptionContext: context })
+  return result
+}
+
+/** Opens what sealBuffer made, refusing a message sealed for another context. */
+export async function openBuffer (keyring: KeyringNode, message: Buffer, expected: Record<string, string>): Promise<Buffer> {
+  const { plaintext, messageHeader } = await client.decrypt(keyring, message)
+  const problem = contextMismatch(messageHeader.encryptionContext, expected)
+  if (problem !== null) throw new EnvelopeContextError(problem)
+  return plaintext
+}

@@ -1,6 +1,6 @@
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, eq, isNull } from 'drizzle-orm'
 import type { Executor } from './executor.js'
-import { campaigns, flows, flowVersions, numbers } from './schema.js'
+import { campaigns, flows, flowVersions, numbers, tenants } from './schema.js'
 
 export interface PhoneNumber { id: string, tenantId: string, number: string, campaignId: string, flowId: string, createdAt: string }
 
@@ -35,8 +35,10 @@ export async function routeForNumber (db: Executor, number: string) {
   }).from(numbers)
     .innerJoin(campaigns, eq(campaigns.id, numbers.campaignId))
     .innerJoin(flows, eq(flows.id, numbers.flowId))
+    .innerJoin(tenants, eq(tenants.id, numbers.tenantId))
     .leftJoin(flowVersions, and(eq(flowVersions.flowId, flows.id), eq(flowVersions.version, flows.publishedVersion)))
-    .where(eq(numbers.number, number))
+    // A tenant being offboarded takes no new calls: its data is being handed over and erased.
+    .where(and(eq(numbers.number, number), isNull(tenants.offboardingSince)))
   return rows[0] ?? null
 }
 

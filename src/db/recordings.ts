@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, sql } from 'drizzle-orm'
 import type { Executor } from './executor.js'
-import { calls, campaigns, recordingControls, recordings, streamTokens } from './schema.js'
+import { calls, campaigns, recordingControls, recordings, streamTokens, tenants } from './schema.js'
 
 /**
  * Spends a one-time stream token: it must exist, belong to this call and be unused. The
@@ -19,8 +19,8 @@ export async function expireStreamTokens (db: Executor, callSid: string, at: Dat
 }
 
 export async function callForRecording (db: Executor, callSid: string) {
-  const rows = await db.select({ id: calls.id, tenantId: calls.tenantId, remoteHash: calls.remoteHash, retention: campaigns.retention })
-    .from(calls).leftJoin(campaigns, eq(campaigns.id, calls.campaignId)).where(eq(calls.callSid, callSid))
+  const rows = await db.select({ id: calls.id, tenantId: calls.tenantId, remoteHash: calls.remoteHash, retention: campaigns.retention, offboardingSince: tenants.offboardingSince })
+    .from(calls).innerJoin(tenants, eq(tenants.id, calls.tenantId)).leftJoin(campaigns, eq(campaigns.id, calls.campaignId)).where(eq(calls.callSid, callSid))
   return rows[0] ?? null
 }
 

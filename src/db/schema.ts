@@ -13,7 +13,38 @@ export type Role = typeof ROLES[number]
 export const tenants = pgTable('tenants', {
   id: id(),
   name: text('name').notNull(),
+  // The tenant's own KMS key, when it has one: offboarding schedules its deletion.
+  kmsKeyId: text('kms_key_id'),
+  // Set when offboarding starts: its numbers stop taking calls and no new recording starts.
+  offboardingSince: timestamp('offboarding_since', { withTimezone: true }),
   createdAt: createdAt()
+})
+
+// The tenant's key, wrapped by the installation key (or the tenant's own KMS key); it wraps every
+// recording's data key. Deleting this row is what makes the tenant's ciphertext unreadable.
+export const tenantKeys = pgTable('tenant_keys', {
+  tenantId: uuid('tenant_id').primaryKey().references(() => tenants.id, { onDelete: 'cascade' }),
+  // An AWS Encryption SDK message (base64) holding the 32-byte key.
+  wrapped: text('wrapped').notNull(),
+  wrappedBy: text('wrapped_by').notNull(),
+  createdAt: createdAt()
+})
+
+// The processor's record that a tenant was handed its data and erased. Deliberately outside the
+// tenant's own rows and free of its data: ids, times, counts, the export's digest.
+export const tenantOffboardings = pgTable('tenant_offboardings', {
+  tenantId: uuid('tenant_id').primaryKey(),
+  actor: text('actor').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  rowsDeletedAt: timestamp('rows_deleted_at', { withTimezone: true }).notNull(),
+  exportFile: text('export_file').notNull(),
+  exportSha256: text('export_sha256').notNull(),
+  exportBytes: bigint('export_bytes', { mode: 'number' }).notNull(),
+  counts: jsonb('counts').$type<Record<string, number>>().notNull(),
+  kmsKeyId: text('kms_key_id'),
+  kmsDeletionDate: timestamp('kms_deletion_date', { withTimezone: true }),
+  objectsDeleted: integer('objects_deleted'),
+  completedAt: timestamp('completed_at', { withTimezone: true })
 })
 
 export const users = pgTable('users', {

@@ -1,12 +1,10 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
-import { createKeyring, type Keyring } from '../crypto/keyring.js'
 import { createRecorder, type Recorder } from '../recording/recorder.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    keyring: Keyring
     recorder: Recorder
     /** Finalizations in flight; close waits for them so a stream ending at shutdown is not lost. */
     recordingsInFlight: Set<Promise<unknown>>
@@ -25,18 +23,16 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
   const spoolDir = join(config.dataDir, 'spool')
   // Created once here, not on every stream: only ciphertext is ever written into it.
   await mkdir(spoolDir, { recursive: true, mode: 0o700 })
-  const keyring = await createKeyring({ kms: { keyId: config.kms.keyId, endpoint: config.kms.endpoint, region: config.s3.region }, dataDir: config.dataDir })
   const recorder = createRecorder({
     db: app.database.db,
     store: app.objectStore,
-    keyring,
+    keys: app.tenantKeys,
     clock: app.clock,
     log: app.log,
     spoolDir,
     sseKmsKeyId: config.s3.sseKmsKeyId
   })
   const inFlight = new Set<Promise<unknown>>()
-  app.decorate('keyring', keyring)
   app.decorate('recorder', recorder)
   app.decorate('recordingsInFlight', inFlight)
 
@@ -66,4 +62,4 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
     clearInterval(controlTimer)
   })
   app.addHook('onClose', async () => { await Promise.allSettled([...inFlight]) })
-}, { name: 'recorder', dependencies: ['database', 'storage'] })
+}, { name: 'recorder', dependencies: ['database', 'storage', 'keys'] })

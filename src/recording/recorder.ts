@@ -6,7 +6,7 @@ import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
-import type { Keyring } from '../crypto/keyring.js'
+import type { TenantKeys } from '../crypto/tenant-keys.js'
 import { appendCallEvent } from '../db/calls.js'
 import type { Db } from '../db/client.js'
 import { isRestricted } from '../db/dsr.js'
@@ -18,7 +18,7 @@ import { LiveRecording } from './live-recording.js'
 export interface RecorderDeps {
   db: Db
   store: ObjectStore
-  keyring: Keyring
+  keys: TenantKeys
   clock: Clock
   log: FastifyBaseLogger
   spoolDir: string
@@ -56,13 +56,18 @@ export function createRecorder (deps: RecorderDeps) {
     if (!await spendStreamToken(db, tokenHash, callSid, now)) return null
     const call = await callForRecording(db, callSid)
     if (call === null) return null
+    if (call.offboardingSince !== null) {
+      log.warn({ callSid }, 'stream refused: the tenant is being offboarded')
+      return null
+    }
     if (await isRestricted(db, call.tenantId, call.remoteHash)) {
       log.warn({ callSid }, 'stream refused: the number is under a data-subject restriction')
       return null
     }
+    const keyring = await deps.keys.forTenant(call.tenantId)
     const id = randomUUID()
     const key = `${call.tenantId}/${now.toISOString().slice(0, 10).replaceAll('-', '/')}/${id}.cgrec`
-    const recording = new LiveRecording(id, deps.spoolDir, deps.keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, stream.onPressure)
+    const recording = new LiveRecording(id, deps.spoolDir, keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, stream.onPressure)
     await insertRecording(db, {
       id,
       tenantId: call.tenantId,
@@ -72,7 +77,7 @@ export function createRecorder (deps: RecorderDeps) {
       key,
       contentType: RECORDING_CONTENT_TYPE,
       channels: 2,
-      keyId: deps.keyring.keyId,
+      keyId: keyring.keyId,
       keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
       status: 'recording',
       startedAt: now,

@@ -57,7 +57,7 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       details: { via: 'signed-link', range: range === null ? 'all' : `${slice.start}-${slice.end}`, ip: request.ip },
       at: now
     }))
-    const body = await playback(app.objectStore, app.keyring.keyring, { ...row, plainBytes: row.plainBytes }, slice)
+    const body = await playback(app.objectStore, (await app.tenantKeys.forTenant(row.tenantId)).keyring, { ...row, plainBytes: row.plainBytes }, slice)
     reply
       .header('content-type', 'audio/wav')
       .header('accept-ranges', 'bytes')

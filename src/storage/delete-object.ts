@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand } from '@aws-sdk/client-s3'
 import type { ObjectStore } from './object-store.js'
 
 /**
@@ -18,8 +18,7 @@ export async function deleteAllVersions (store: ObjectStore, bucket: string, key
       versionMarker = page.IsTruncated === true ? page.NextVersionIdMarker : undefined
     } while (keyMarker !== undefined)
   } catch (err) {
-    const name = (err as { name?: string }).name
-    if (name !== 'NotImplemented' && name !== 'MethodNotAllowed' && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 405) throw err
+    if (!notImplemented(err)) throw err
     versions = []
   }
   if (versions.length === 0) {
@@ -30,4 +29,38 @@ export async function deleteAllVersions (store: ObjectStore, bucket: string, key
     await store.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, ...(v.VersionId !== undefined && v.VersionId !== 'null' ? { VersionId: v.VersionId } : {}) }))
   }
   return versions.length
+}
+
+/**
+ * Deletes every version of every object under `prefix` (a tenant's whole folder), including
+ * objects no row points to any more. Returns how many versions (or objects) went.
+ */
+export async function deletePrefix (store: ObjectStore, bucket: string, prefix: string): Promise<number> {
+  const keys = new Set<string>()
+  try {
+    let keyMarker: string | undefined
+    let versionMarker: string | undefined
+    do {
+      const page = await store.client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }))
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) if (v.Key !== undefined) keys.add(v.Key)
+      keyMarker = page.IsTruncated === true ? page.NextKeyMarker : undefined
+      versionMarker = page.IsTruncated === true ? page.NextVersionIdMarker : undefined
+    } while (keyMarker !== undefined)
+  } catch (err) {
+    if (!notImplemented(err)) throw err
+    let token: string | undefined
+    do {
+      const page = await store.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }))
+      for (const o of page.Contents ?? []) if (o.Key !== undefined) keys.add(o.Key)
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+    } while (token !== undefined)
+  }
+  let deleted = 0
+  for (const key of keys) deleted += await deleteAllVersions(store, bucket, key)
+  return deleted
+}
+
+function notImplemented (err: unknown): boolean {
+  const name = (err as { name?: string }).name
+  return name === 'NotImplemented' || name === 'MethodNotAllowed' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 405
 }

@@ -63,7 +63,7 @@ t.test('a consented call is recorded: encrypted, streamed, intact', async (t) =>
   t.equal(runs, 0, 'no run of the audio is in the stored object')
   for (const probe of [payloadFor(0, 10), payloadFor(1, 4000)]) t.notOk(ciphertext.includes(probe.subarray(0, 32)), 'no frame of either track in clear')
 
-  const plain = await buffer(Readable.from([ciphertext]).pipe(decryptStream(app.keyring.keyring, { tenantId, callSid, recordingId: row!.id })))
+  const plain = await buffer(Readable.from([ciphertext]).pipe(decryptStream((await app.tenantKeys.forTenant(tenantId)).keyring, { tenantId, callSid, recordingId: row!.id })))
   t.equal(plain.length, expected.length)
   t.ok(plain.equals(expected), 'decrypts to exactly the two-channel audio, the gap filled with silence')
   const tags = await app.objectStore.client.send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
@@ -197,7 +197,7 @@ t.test('an agent pauses and resumes: the stretch is cut out; stop ends the strea
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.match(row, { status: 'stored', durationMs: 8000, plainBytes: 128_000 })
   const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
-  const plain = await buffer(Readable.from([Buffer.from(await object.Body!.transformToByteArray())]).pipe(decryptStream(app.keyring.keyring, { tenantId, callSid, recordingId: row!.id })))
+  const plain = await buffer(Readable.from([Buffer.from(await object.Body!.transformToByteArray())]).pipe(decryptStream((await app.tenantKeys.forTenant(tenantId)).keyring, { tenantId, callSid, recordingId: row!.id })))
   t.ok(plain.equals(Buffer.concat(expected)), 'exactly the audio outside 3.0–5.0 s')
   const [call] = await app.database.db.select().from(calls).where(eq(calls.callSid, callSid))
   const events = await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id))

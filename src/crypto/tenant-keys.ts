@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto'
+import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier, type KeyringNode } from '@aws-crypto/client-node'
+import type { Clock } from '../clock.js'
+import type { Executor } from '../db/executor.js'
+import { insertTenantKey, tenantKeyOf } from '../db/tenant-keys.js'
+import { openBuffer, sealBuffer } from './envelope.js'
+import type { Keyring } from './keyring.js'
+
+export const TENANT_KEY_NAMESPACE = 'callgate-tenant'
+const TENANT_KEY_BYTES = 32
+
+export interface TenantKeysOptions {
+  db: Executor
+  /** Wraps tenant keys, unless the tenant has its own KMS key. */
+  installation: Keyring
+  /** A keyring over a tenant's own KMS key. */
+  kmsKeyring: (keyId: string) => KeyringNode
+  clock: Clock
+  /** How long an unwrapped tenant key stays in memory. Bounds how long another instance can
+   *  still encrypt or decrypt for a tenant after it was offboarded. */
+  cacheMs?: number
+}
+
+export type TenantKeys = ReturnType<typeof createTenantKeys>
+
+/** Raised for a tenant that does not exist (any more): it has no key to use. */
+export class NoTenantKey extends Error {
+  override name = 'NoTenantKey'
+}
+
+/**
+ * Two levels: each tenant has its own 256-bit key, stored only wrapped (by the installation key,
+ * or by the tenant's own KMS key); it wraps the data key of every recording of that tenant.
+ * Deleting the wrapped tenant key therefore makes all of the tenant's recordings unreadable,
+ * wherever a copy of their ciphertext survives (crypto-shredding).
+ */
+export function createTenantKeys (opts: TenantKeysOptions) {
+  const cacheMs = opts.cacheMs ?? 300_000
+  const cache = new Map<string, { keyring: Promise<Keyring>, until: number }>()
+
+  function wrappingKeyring (kmsKeyId: string | null): Keyring {
+    return kmsKeyId === null ? opts.installation : { keyring: opts.kmsKeyring(kmsKeyId), keyId: kmsKeyId }
+  }
+
+  function keyringOf (tenantId: string, key: Buffer, wrappedBy: string): Keyring {
+    const keyring = new RawAesKeyringNode({
+      keyNamespace: TENANT_KEY_NAMESPACE,
+      keyName: tenantId,
+      unencryptedMasterKey: key,
+      wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING
+    })
+    return { keyring, keyId: `tenant:${tenantId}/${wrappedBy}` }
+  }
+
+  const contextOf = (tenantId: string) => ({ purpose: 'tenant-key', tenant: tenantId })
+
+  async function load (tenantId: string): Promise<Keyring> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const stored = await tenantKeyOf(opts.db, tenantId)
+      if (stored === null) throw new NoTenantKey(`tenant ${tenantId} does not exist (any more): it has no key`)
+      if (stored.wrapped !== null) {
+        const wrapping = wrappingKeyring(stored.kmsKeyId)
+        const key = await openBuffer(wrapping.keyring, Buffer.from(stored.wrapped, 'base64'), contextOf(tenantId))
+        return keyringOf(tenantId, key, stored.wrappedBy!)
+      }
+      const wrapping = wrappingKeyring(stored.kmsKeyId)
+      const key = randomBytes(TENANT_KEY_BYTES)
+      const wrapped = await sealBuffer(wrapping.keyring, key, contextOf(tenantId))
+      // Several processes may race to make the first key; the one stored wins, the others re-read it.
+      if (await insertTenantKey(opts.db, { tenantId, wrapped: wrapped.toString('base64'), wrappedBy: wrapping.keyId })) {
+        return keyringOf(tenantId, key, wrapping.keyId)
+      }
+      key.fill(0)
+    }
+    throw new Error(`tenant ${tenantId}: its key vanished while being read`)
+  }
+
+  return {
+    /** The keyring for the tenant's recordings; makes the tenant's key on first use. */
+    async forTenant (tenantId: string): Promise<Keyring> {
+      const now = opts.clock.now().getTime()
+      const hit = cache.get(tenantId)
+      if (hit !== undefined && hit.until > now) return await hit.keyring
+      const keyring = load(tenantId)
+      cache.set(tenantId, { keyring, until: now + cacheMs })
+      // A failure is not remembered: the next call tries again.
+      keyring.catch(() => { if (cache.get(tenantId)?.keyring === keyring) cache.delete(tenantId) })
+      return await keyring
+    },
+    /** Drops the unwrapped key from this process (after offboarding). */
+    forget (tenantId: string): void {
+      cache.delete(tenantId)
+    }
+  }
+}
