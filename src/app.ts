@@ -12,6 +12,7 @@ import authPlugin from './plugins/auth.js'
 import corePlugin from './plugins/core.js'
 import databasePlugin from './plugins/database.js'
 import keysPlugin, { type KeysPluginOptions } from './plugins/keys.js'
+import offboardingPlugin from './plugins/offboarding.js'
 import recorderPlugin, { type RecorderPluginOptions } from './plugins/recorder.js'
 import storagePlugin from './plugins/storage.js'
 import sweeperPlugin from './plugins/sweeper.js'
@@ -63,6 +64,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
   await app.register(keysPlugin, overrides.keys ?? {})
   await app.register(switchboardsPlugin)
   await app.register(recorderPlugin, overrides.recorder ?? {})
+  await app.register(offboardingPlugin)
   await app.register(sweeperPlugin)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { eq } from 'drizzle-orm'
 import type { Test } from 'tap'
 import type { WebSocket } from 'ws'
-import type { App } from '../src/app.js'
+import type { App, AppOverrides } from '../src/app.js'
 import { callEvents, calls, recordings } from '../src/db/schema.js'
 import { twilioSignature } from '../src/twilio/signature.js'
 import { admin, bearer, build, fixedClock, signedTwilio, TWILIO_TOKEN } from './helper.js'
@@ -15,9 +15,9 @@ export const STREAM_URL = 'wss://voice.callgate.test/twilio/media'
 let sidCounter = 0x500
 export const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
 
-export async function setup (t: Test, env: Record<string, string> = {}) {
+export async function setup (t: Test, env: Record<string, string> = {}, overrides: AppOverrides = {}) {
   const clock = fixedClock('2026-11-24T10:00:00Z')
-  const app = await build(t, { env, overrides: { clock, recorder: { spoolRetryMs: 3_600_000, controlPollMs: 3_600_000 } } })
+  const app = await build(t, { env, overrides: { clock, recorder: { spoolRetryMs: 3_600_000, controlPollMs: 3_600_000 }, ...overrides } })
   const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Acme' } })).json().id
   const ops = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'ops', name: 'O', email: 'o@acme.test' } })).json().apiKey)
   const campaignId = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: ops, payload: { name: 'A', timezone: 'Europe/London', hours: { tue: [['09:00', '17:00']] }, switchboard: '+442079460000', retention: { recordingsDays: 90, callLogDays: 365, redactAfterDays: 30 }, lawfulBasis: 'consent' } })).json().id

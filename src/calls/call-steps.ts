@@ -37,6 +37,12 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
   }
   const { campaign } = route
   deps.rememberSwitchboard(local, campaign.switchboard)
+  if (route.offboardingSince !== null) {
+    // The tenant's data is being handed over and erased: the caller still reaches the client,
+    // and nothing about the call is stored.
+    deps.log.warn({ callSid: p.callSid, tenantId: route.tenantId }, 'call of a tenant being offboarded: not run, not stored')
+    return inbound ? forwardOrApologise(campaign.switchboard) : apologyTwiml()
+  }
   const now = deps.clock.now()
   const ended = campaign.endsAt !== null && now >= campaign.endsAt
   const call = {

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull } from 'drizzle-orm'
+import { and, asc, eq } from 'drizzle-orm'
 import type { Executor } from './executor.js'
 import { campaigns, flows, flowVersions, numbers, tenants } from './schema.js'
 
@@ -28,6 +28,7 @@ export async function deleteNumber (db: Executor, id: string, tenantScope: strin
 export async function routeForNumber (db: Executor, number: string) {
   const rows = await db.select({
     tenantId: numbers.tenantId,
+    offboardingSince: tenants.offboardingSince,
     flowId: numbers.flowId,
     campaign: campaigns,
     publishedVersion: flows.publishedVersion,
@@ -37,8 +38,7 @@ export async function routeForNumber (db: Executor, number: string) {
     .innerJoin(flows, eq(flows.id, numbers.flowId))
     .innerJoin(tenants, eq(tenants.id, numbers.tenantId))
     .leftJoin(flowVersions, and(eq(flowVersions.flowId, flows.id), eq(flowVersions.version, flows.publishedVersion)))
-    // A tenant being offboarded takes no new calls: its data is being handed over and erased.
-    .where(and(eq(numbers.number, number), isNull(tenants.offboardingSince)))
+    .where(eq(numbers.number, number))
   return rows[0] ?? null
 }
 

@@ -41,6 +41,9 @@ export const tenantOffboardings = pgTable('tenant_offboardings', {
   exportSha256: text('export_sha256').notNull(),
   exportBytes: bigint('export_bytes', { mode: 'number' }).notNull(),
   counts: jsonb('counts').$type<Record<string, number>>().notNull(),
+  // The last entry of the tenant's audit chain, as handed over: the export's log must end here.
+  auditHeadSeq: bigint('audit_head_seq', { mode: 'number' }).notNull(),
+  auditHeadHash: text('audit_head_hash').notNull(),
   kmsKeyId: text('kms_key_id'),
   kmsDeletionDate: timestamp('kms_deletion_date', { withTimezone: true }),
   objectsDeleted: integer('objects_deleted'),

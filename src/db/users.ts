@@ -24,8 +24,8 @@ const columns = {
   revokedAt: users.revokedAt
 }
 
-export async function createTenant (db: Db, name: string): Promise<{ id: string }> {
-  const [row] = await db.insert(tenants).values({ name }).returning({ id: tenants.id })
+export async function createTenant (db: Db, tenant: { name: string, kmsKeyId: string | null }): Promise<{ id: string }> {
+  const [row] = await db.insert(tenants).values(tenant).returning({ id: tenants.id })
   return row!
 }
 

@@ -1,5 +1,5 @@
-import { and, asc, eq, gt, type Column } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
+import { and, asc, count, eq, gt } from 'drizzle-orm'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { Executor } from '../db/executor.js'
 import {
   auditLog, callAttempts, callEvents, calls, campaigns, consents, dsrRequests, flows, flowVersions, numbers,
@@ -10,9 +10,9 @@ interface TenantTable {
   /** The file in the export; null: not exported (secrets, or nothing the controller can use). */
   file: string | null
   table: PgTable
-  tenantId: Column
+  tenantId: PgColumn
   /** Orders the rows and pages through them. */
-  key: Column
+  key: PgColumn
   /** Columns left out of the export. */
   omit?: string[]
 }
@@ -57,4 +57,14 @@ export async function * tenantRows (db: Executor, t: TenantTable, tenantId: stri
     if (rows.length < PAGE) return
     last = rows[rows.length - 1]![keyName]
   }
+}
+
+export async function countRows (db: Executor, t: TenantTable, tenantId: string): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(t.table).where(eq(t.tenantId, tenantId))
+  return row!.n
+}
+
+export async function deleteRows (db: Executor, t: TenantTable, tenantId: string): Promise<number> {
+  const rows = await db.delete(t.table).where(eq(t.tenantId, tenantId)).returning({ k: t.key })
+  return rows.length
 }

@@ -1,15 +1,20 @@
 import fp from 'fastify-plugin'
+import { finishPending } from '../offboarding/offboard.js'
 import { sweep, type SweepResult } from '../retention/sweeper.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Runs one retention sweep now (the timer runs it every SWEEP_INTERVAL_SECONDS). */
+    /** Runs one retention sweep now (the timer runs it every SWEEP_INTERVAL_SECONDS), then
+     *  finishes offboardings left incomplete. */
     sweep (): Promise<SweepResult>
   }
 }
 
 export default fp(async (app) => {
-  const run = () => sweep({ db: app.database.db, store: app.objectStore, clock: app.clock, log: app.log })
+  const run = async (): Promise<SweepResult> => {
+    const result = await sweep({ db: app.database.db, store: app.objectStore, clock: app.clock, log: app.log })
+    return { ...result, offboardingsFinished: await finishPending(app.offboarding) }
+  }
   app.decorate('sweep', run)
   const seconds = app.config.sweepIntervalSeconds
   if (seconds === 0) return
@@ -23,4 +28,4 @@ export default fp(async (app) => {
     clearInterval(timer)
     await running
   })
-}, { name: 'sweeper', dependencies: ['database', 'storage'] })
+}, { name: 'sweeper', dependencies: ['database', 'storage', 'offboarding'] })

@@ -8,7 +8,7 @@ import { deleteAllVersions } from '../storage/delete-object.js'
 import type { ObjectStore } from '../storage/object-store.js'
 
 export interface SweepDeps { db: Db, store: ObjectStore, clock: Clock, log: FastifyBaseLogger }
-export interface SweepResult { recordingsDeleted: number, callsDeleted: number, callsRedacted: number }
+export interface SweepResult { recordingsDeleted: number, callsDeleted: number, callsRedacted: number, offboardingsFinished?: number }
 
 const ACTOR = 'system:retention'
 const BATCH = 50

@@ -1,7 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable, Writable, type Duplex } from 'node:stream'
@@ -10,6 +8,7 @@ import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy } from '@aws-cr
 import t from 'tap'
 import { decryptStream, encryptionContextOf, encryptStream, EnvelopeContextError, type RecordingContext } from '../../src/crypto/envelope.js'
 import { createKeyring, type KeyringOptions } from '../../src/crypto/keyring.js'
+import { fakeKms } from '../fake-kms.js'
 
 // The SDK nags about Node 22 on its first client; irrelevant to what is tested here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
@@ -194,53 +193,6 @@ t.test('a KMS keyring without endpoint or credentials uses the SDK defaults, laz
   t.equal(made.keyId, 'alias/callgate')
   t.ok(made.keyring)
 })
-
-interface KmsCall { target: string, body: Record<string, unknown> }
-
-/** Speaks enough of the KMS JSON protocol for the keyring; "wraps" data keys with AES-GCM under
- *  a key only this fake knows, binding key id and encryption context like KMS does. */
-async function fakeKms (t: Teardown): Promise<{ endpoint: string, calls: KmsCall[] }> {
-  const masterKey = randomBytes(32)
-  const calls: KmsCall[] = []
-  const aad = (keyId: unknown, ec: unknown): Buffer => Buffer.from(JSON.stringify([keyId, Object.entries(ec ?? {}).sort()]))
-  const reply = (res: ServerResponse, status: number, body: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body))
-  }
-  const handle = (req: IncomingMessage, raw: Buffer, res: ServerResponse): void => {
-    const target = String(req.headers['x-amz-target'])
-    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>
-    calls.push({ target, body })
-    if (req.method !== 'POST' || req.url !== '/' || !String(req.headers['content-type']).startsWith('application/x-amz-json-1.1')) {
-      return reply(res, 400, { __type: 'ValidationException' })
-    }
-    if (target === 'TrentService.GenerateDataKey') {
-      const plaintext = randomBytes(Number(body.NumberOfBytes ?? 32))
-      const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', masterKey, iv).setAAD(aad(body.KeyId, body.EncryptionContext))
-      const blob = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
-      return reply(res, 200, { KeyId: body.KeyId, Plaintext: plaintext.toString('base64'), CiphertextBlob: blob.toString('base64') })
-    }
-    if (target === 'TrentService.Decrypt') {
-      const blob = Buffer.from(String(body.CiphertextBlob), 'base64')
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', masterKey, blob.subarray(0, 12)).setAAD(aad(body.KeyId, body.EncryptionContext))
-        decipher.setAuthTag(blob.subarray(blob.length - 16))
-        const plaintext = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()])
-        return reply(res, 200, { KeyId: body.KeyId, Plaintext: plaintext.toString('base64') })
-      } catch {
-        return reply(res, 400, { __type: 'InvalidCiphertextException', message: 'bad blob' })
-      }
-    }
-    reply(res, 400, { __type: 'UnsupportedOperationException' })
-  }
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => handle(req, Buffer.concat(chunks), res))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls }
-}
 
 t.test('KMS keyring: data keys come from the configured endpoint, bound to the recording', async (t) => {
   const { endpoint, calls } = await fakeKms(t)

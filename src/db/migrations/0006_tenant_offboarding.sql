@@ -14,6 +14,8 @@ CREATE TABLE "tenant_offboardings" (
 	"export_sha256" text NOT NULL,
 	"export_bytes" bigint NOT NULL,
 	"counts" jsonb NOT NULL,
+	"audit_head_seq" bigint NOT NULL,
+	"audit_head_hash" text NOT NULL,
 	"kms_key_id" text,
 	"kms_deletion_date" timestamp with time zone,
 	"objects_deleted" integer,

@@ -9,6 +9,7 @@ import { expireStreamTokens, insertControl, liveRecordingOf } from '../../db/rec
 import { findCampaign } from '../../db/campaigns.js'
 import { findFlow } from '../../db/flows.js'
 import { callerIdFor } from '../../db/numbers.js'
+import { isOffboarding } from '../../db/offboardings.js'
 import { recordAttempt } from '../../db/suppressions.js'
 import { BadRequest, Conflict, errorReplies, NotCallable, NotFound } from '../../errors.js'
 import { initialCallState, isOpen, RECORDING_STREAM_NAME } from '../../flows/index.js'
@@ -65,6 +66,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (flow === null || flow.campaignId !== campaign.id) throw new NotFound('body/flowId')
     requireRole(principal, 'agent', 'ops')
     if (flow.publishedVersion === null) throw new Conflict('the flow has no published version')
+    if (await isOffboarding(db, campaign.tenantId)) throw new Conflict('the tenant is being offboarded: no new calls')
     const now = app.clock.now()
     const [screened] = await screenNumbers(db, app.config.numberHashKey, campaign.tenantId, campaign, [request.body.to], now)
     if (screened!.reason === 'invalid') throw new BadRequest(`body/to "${request.body.to}" is not a phone number${campaign.defaultCountry === null ? ' (the campaign has no defaultCountry for national numbers)' : ''}`)

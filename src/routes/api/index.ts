@@ -7,11 +7,13 @@ import suppressionRoutes from './suppressions.js'
 import campaignRoutes from './campaigns.js'
 import flowRoutes from './flows.js'
 import numberRoutes from './numbers.js'
+import tenantRoutes from './tenants.js'
 import userRoutes from './users.js'
 
 /** The admin API: every route needs `Authorization: Bearer <api key>`. */
 const apiRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate)
+  await app.register(tenantRoutes)
   await app.register(userRoutes)
   await app.register(campaignRoutes)
   await app.register(flowRoutes)

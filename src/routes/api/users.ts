@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { newApiKey } from '../../auth/api-keys.js'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
-import { createTenant, createUser, findUser, replaceKey, revokeUser, tenantExists } from '../../db/users.js'
+import { createUser, findUser, replaceKey, revokeUser, tenantExists } from '../../db/users.js'
 import { ROLES } from '../../db/schema.js'
 import { errorReplies, Forbidden, NotFound } from '../../errors.js'
 
@@ -12,23 +12,6 @@ const KeyReply = Type.Object({ id: Type.String(), apiKey: Type.String({ descript
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
-
-  app.post('/tenants', {
-    schema: {
-      summary: 'Create a tenant (a controller whose calls this installation handles)',
-      tags: ['users'],
-      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
-      response: { 201: Type.Object({ id: Type.String() }), ...errorReplies }
-    }
-  }, async (request, reply) => {
-    requireRole(request.principal)
-    const tenant = await db.transaction(async (tx) => {
-      const created = await createTenant(tx, request.body.name)
-      await appendAudit(tx, { tenantId: created.id, actor: request.principal.actor, action: 'tenant.create', subject: `tenant:${created.id}`, details: {}, at: app.clock.now() })
-      return created
-    })
-    return reply.code(201).send(tenant)
-  })
 
   app.post('/users', {
     schema: {
