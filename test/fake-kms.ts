@@ -11,8 +11,9 @@ export interface FakeKms {
   calls: KmsCall[]
   /** Keys scheduled for deletion: every use of them is refused, as KMS does. */
   pendingDeletion: Set<string>
-  /** Makes the next call of `target` (e.g. 'TrentService.ScheduleKeyDeletion') fail with a 500. */
-  failNext (target: string): void
+  /** Makes every call of `target` (e.g. 'TrentService.ScheduleKeyDeletion') fail with a 500, retries included. */
+  fail (target: string): void
+  heal (target: string): void
 }
 
 /**
@@ -36,7 +37,7 @@ export async function fakeKms (t: Teardown): Promise<FakeKms> {
     if (req.method !== 'POST' || req.url !== '/' || !String(req.headers['content-type']).startsWith('application/x-amz-json-1.1')) {
       return reply(res, 400, { __type: 'ValidationException' })
     }
-    if (failing.delete(target)) return reply(res, 500, { __type: 'KMSInternalException', message: 'injected failure' })
+    if (failing.has(target)) return reply(res, 500, { __type: 'KMSInternalException', message: 'injected failure' })
     if (pendingDeletion.has(String(body.KeyId))) {
       return reply(res, 400, { __type: 'KMSInvalidStateException', message: `${String(body.KeyId)} is pending deletion` })
     }
@@ -73,5 +74,5 @@ export async function fakeKms (t: Teardown): Promise<FakeKms> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, pendingDeletion, failNext: (target) => { failing.add(target) } }
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, pendingDeletion, fail: (target) => { failing.add(target) }, heal: (target) => { failing.delete(target) } }
 }

@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { appendAudit } from '../audit/append.js'
 import { kmsClientFor, type KmsOptions } from '../crypto/keyring.js'
 import type { Db } from '../db/client.js'
+import type { Tx } from '../db/executor.js'
 import {
   allowAuditDeletion, auditHead, findOffboarding, insertOffboarding, lockOffboarding, lockTenant, markOffboarding, offboardingBlockers,
   pendingOffboardings, updateOffboarding,
@@ -111,31 +112,37 @@ export async function offboardTenant (deps: OffboardDeps, tenantId: string, acto
 }
 
 /**
- * Steps 4 and 5; each is recorded as done, so a re-run does only what is left. The record stays
- * locked while they run: another instance finishing the same tenant skips it.
+ * Steps 4 and 5, each committed as done when it succeeds, so a re-run does only what is left.
+ * The record stays locked while a step runs: another instance finishing the same tenant skips it.
  */
 export async function finish (deps: OffboardDeps, row: OffboardingRow): Promise<OffboardingRow> {
   if (row.completedAt !== null) return row
   const { tenantId } = row
-  await deps.db.transaction(async (tx) => {
+  const step = (work: (tx: Tx, locked: OffboardingRow) => Promise<void>) => deps.db.transaction(async (tx) => {
     const locked = await lockOffboarding(tx, tenantId)
-    if (locked === null || locked.completedAt !== null) return
-    if (locked.objectsDeleted === null) {
-      const objectsDeleted = await deletePrefix(deps.store, deps.store.bucket, `${tenantId}/`)
-      await updateOffboarding(tx, tenantId, { objectsDeleted })
-      deps.log.info({ tenantId, objectsDeleted }, 'tenant objects deleted')
+    if (locked !== null && locked.completedAt === null) await work(tx, locked)
+  })
+  await step(async (tx, locked) => {
+    if (locked.objectsDeleted !== null) return
+    const objectsDeleted = await deletePrefix(deps.store, deps.store.bucket, `${tenantId}/`)
+    await updateOffboarding(tx, tenantId, { objectsDeleted })
+    deps.log.info({ tenantId, objectsDeleted }, 'tenant objects deleted')
+  })
+  await step(async (tx, locked) => {
+    if (locked.kmsKeyId === null || locked.kmsDeletionDate !== null) return
+    const client = kmsClientFor(deps.kms, locked.kmsKeyId)
+    try {
+      const out = await client.send(new ScheduleKeyDeletionCommand({ KeyId: locked.kmsKeyId, PendingWindowInDays: KMS_PENDING_DAYS }))
+      await updateOffboarding(tx, tenantId, { kmsDeletionDate: out.DeletionDate ?? deps.clock.now() })
+      deps.log.info({ tenantId, kmsKeyId: locked.kmsKeyId, deletionDate: out.DeletionDate }, 'tenant KMS key scheduled for deletion')
+    } finally {
+      client.destroy()
     }
-    if (locked.kmsKeyId !== null && locked.kmsDeletionDate === null) {
-      const client = kmsClientFor(deps.kms, locked.kmsKeyId)
-      try {
-        const out = await client.send(new ScheduleKeyDeletionCommand({ KeyId: locked.kmsKeyId, PendingWindowInDays: KMS_PENDING_DAYS }))
-        await updateOffboarding(tx, tenantId, { kmsDeletionDate: out.DeletionDate ?? deps.clock.now() })
-        deps.log.info({ tenantId, kmsKeyId: locked.kmsKeyId, deletionDate: out.DeletionDate }, 'tenant KMS key scheduled for deletion')
-      } finally {
-        client.destroy()
-      }
+  })
+  await step(async (tx, locked) => {
+    if (locked.objectsDeleted !== null && (locked.kmsKeyId === null || locked.kmsDeletionDate !== null)) {
+      await updateOffboarding(tx, tenantId, { completedAt: deps.clock.now() })
     }
-    await updateOffboarding(tx, tenantId, { completedAt: deps.clock.now() })
   })
   return (await findOffboarding(deps.db, tenantId))!
 }
