@@ -226,6 +226,8 @@ export const recordings = pgTable('recordings', {
   startedAt: timestamp('started_at', { withTimezone: true }),
   retainUntil: timestamp('retain_until', { withTimezone: true }),
   legalHold: boolean('legal_hold').notNull().default(false),
+  // Recovered from the spool after its process died mid-call: durationMs is what was saved.
+  truncated: boolean('truncated').notNull().default(false),
   createdAt: createdAt(),
   deletedAt: timestamp('deleted_at', { withTimezone: true })
 }, (t) => [index('recordings_tenant_idx').on(t.tenantId), index('recordings_call_sid_idx').on(t.callSid)])

@@ -1,0 +1,1 @@
+ALTER TABLE "recordings" ADD COLUMN "truncated" boolean DEFAULT false NOT NULL;
