@@ -60,7 +60,11 @@ export function createTenantKeys (opts: TenantKeysOptions) {
       if (stored === null) throw new NoTenantKey(`tenant ${tenantId} does not exist (any more): it has no key`)
       if (stored.wrapped !== null) {
         const wrapping = wrappingKeyring(stored.kmsKeyId)
-        const key = await openBuffer(wrapping.keyring, Buffer.from(stored.wrapped, 'base64'), contextOf(tenantId))
+        const opened = await openBuffer(wrapping.keyring, Buffer.from(stored.wrapped, 'base64'), contextOf(tenantId))
+        // The keyring insists on a buffer that owns its memory; the SDK's plaintext is a view.
+        const key = Buffer.alloc(TENANT_KEY_BYTES)
+        opened.copy(key)
+        opened.fill(0)
         return keyringOf(tenantId, key, stored.wrappedBy!)
       }
       const wrapping = wrappingKeyring(stored.kmsKeyId)
