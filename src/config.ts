@@ -22,6 +22,9 @@ export const EnvSchema = Type.Object({
   KMS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
   KMS_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  // Every process sharing a database must use the same two keys (see README, Scaling out).
+  NUMBER_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
+  LINK_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   SWEEP_INTERVAL_SECONDS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))))
 })
@@ -89,8 +92,8 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     twilioAccountSid: env.TWILIO_ACCOUNT_SID ?? null,
     twilioApiUrl: env.TWILIO_API_URL ?? 'https://api.twilio.com',
     adminToken: env.ADMIN_TOKEN ?? secrets.adminToken,
-    numberHashKey: secrets.numberHashKey,
-    linkSecret: secrets.linkSecret,
+    numberHashKey: env.NUMBER_HASH_KEY ?? secrets.numberHashKey,
+    linkSecret: env.LINK_SECRET ?? secrets.linkSecret,
     s3: {
       endpoint: env.S3_ENDPOINT ?? null,
       bucket: env.S3_BUCKET ?? 'callgate-recordings',

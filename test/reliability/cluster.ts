@@ -1,0 +1,153 @@
+// Real processes for the reliability tests: callgate servers (src/server.ts as a child process),
+// a standalone S3-protocol server, a throwaway PostgreSQL cluster the test may stop and start.
+// Everything listens on 127.0.0.1 and is torn down with the test.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { ADMIN_TOKEN, TWILIO_TOKEN } from '../helper.js'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    }).on('error', reject)
+  })
+}
+
+function tempDir (t: Teardown, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** s3rver in its own process, with the bucket created. */
+export async function startS3 (t: Teardown, bucket = 'callgate-recordings'): Promise<{ endpoint: string, bucket: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/s3-server.ts', tempDir(t, 'callgate-s3-'), '0', bucket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => stop(child))
+  const line = await firstLine(child, /^listening (http:\/\/127\.0\.0\.1:\d+)$/)
+  return { endpoint: line[1]!, bucket }
+}
+
+export interface ServerProcess {
+  port: number
+  url: string
+  dataDir: string
+  /** Exit code or signal of the last run, once it ended. */
+  exited: Promise<number | string>
+  /** The last few KB of what the process printed (its log lines are JSON). */
+  output (): string
+  start (): Promise<void>
+  kill (signal?: NodeJS.Signals): Promise<void>
+}
+
+/**
+ * src/server.ts in a child process, as `npm start` runs it. `env` adds to a base that makes the
+ * processes of one test interchangeable: same PUBLIC_URL (the load balancer's), tokens and keys.
+ */
+export function serverProcess (t: Teardown, env: Record<string, string>): ServerProcess {
+  const dataDir = tempDir(t, 'callgate-proc-')
+  let child: ChildProcess | null = null
+  let output = ''
+  const server: ServerProcess = {
+    port: 0,
+    url: '',
+    dataDir,
+    exited: Promise.resolve(0),
+    output: () => output,
+    async start () {
+      if (server.port === 0) {
+        server.port = await freePort()
+        server.url = `http://127.0.0.1:${server.port}`
+      }
+      const fullEnv: NodeJS.ProcessEnv = {
+        ...process.env,
+        DATA_DIR: dataDir,
+        PORT: String(server.port),
+        HOST: '127.0.0.1',
+        TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+        ADMIN_TOKEN,
+        LOG_LEVEL: 'warn',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...env
+      }
+      child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+      const running = child
+      const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-8000) }
+      running.stdout!.on('data', keep)
+      running.stderr!.on('data', keep)
+      server.exited = new Promise((resolve) => running.once('exit', (code, signal) => resolve(signal ?? code ?? 0)))
+      for (let i = 0; ; i++) {
+        if (await fetch(`${server.url}/healthz`).then((r) => r.ok, () => false)) return
+        if (running.exitCode !== null || running.signalCode !== null) throw new Error(`server exited at start: ${output}`)
+        if (i > 600) throw new Error(`server did not start in 60 s: ${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    },
+    async kill (signal = 'SIGKILL') {
+      if (child === null) return
+      const running = child
+      child = null
+      await stop(running, signal)
+    }
+  }
+  t.teardown(() => server.kill())
+  return server
+}
+
+async function stop (child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill(signal)
+  await exited
+}
+
+async function firstLine (child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  const lines = createInterface({ input: child.stdout! })
+  for await (const line of lines) {
+    const match = pattern.exec(line)
+    if (match !== null) return match
+  }
+  throw new Error(`process ended before printing ${String(pattern)}`)
+}
+
+const PG_BIN = (() => {
+  const base = '/usr/lib/postgresql'
+  if (!existsSync(base)) return null
+  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(a) - Number(b))
+  return versions.length > 0 ? join(base, versions.at(-1)!, 'bin') : null
+})()
+
+/** Why a throwaway cluster cannot be made here, or null when it can. */
+export const postgresUnavailable = PG_BIN === null
+  ? 'no PostgreSQL binaries under /usr/lib/postgresql'
+  : process.getuid?.() === 0 && spawnSync('id', ['postgres']).status !== 0 ? 'running as root and there is no postgres user' : null
+
+/**
+ * A PostgreSQL cluster of the test's own, which it may stop (an outage) and start again on the
+ * same port and data. initdb refuses root, so as root the cluster belongs to the postgres user.
+ */
+export async function throwawayPostgres (t: Teardown): Promise<{ url: string, stop (): void, start (): void }> {
+  if (PG_BIN === null) throw new Error('no PostgreSQL binaries')
+  const dir = tempDir(t, 'callgate-pg-')
+  const asRoot = process.getuid?.() === 0
+  if (asRoot) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres']).stdout.toString().trim()), Number(spawnSync('id', ['-g', 'postgres']).stdout.toString().trim()))
+  const run = (cmd: string, args: string[]) => {
+    const r = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args]) : spawnSync(join(PG_BIN, cmd), args)
+    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr.toString()}`)
+  }
+  const port = await freePort()
+  run('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync'])
+  const start = () => run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, 'start'])
+  const stopNow = () => run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop'])
+  start()
+  t.teardown(() => { try { stopNow() } catch {} })
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: stopNow, start }
+}
