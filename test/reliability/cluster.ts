@@ -72,6 +72,7 @@ export function serverProcess (t: Teardown, env: Record<string, string>): Server
         DATA_DIR: dataDir,
         PORT: String(server.port),
         HOST: '127.0.0.1',
+        PUBLIC_URL: 'https://voice.callgate.test',
         TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
         ADMIN_TOKEN,
         LOG_LEVEL: 'warn',
