@@ -85,31 +85,38 @@ export function expectedAudio (seconds: number): Buffer {
 
 /**
  * A Twilio Media Stream to `base`: start with the token, `seconds` of both tracks in real time
- * (20 ms frames), stop. Resolves when the server closed the socket or it was closed after stop.
+ * (20 ms frames), stop. Resolves once the socket closed, with how many 20 ms slots were sent
+ * before it did (fewer than asked when the server went away).
  */
-export async function stream (base: string, callSid: string, token: string, seconds: number): Promise<void> {
+export async function stream (base: string, callSid: string, token: string, seconds: number): Promise<{ slots: number, cut: boolean }> {
   const url = `${base.replace(/^http/, 'ws')}/twilio/media`
   const ws = new WebSocket(url, { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL.replace(/^http/, 'ws')}/twilio/media`, {}) } })
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+  ws.on('error', () => {})
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()))
+  const opened = await Promise.race([new Promise<boolean>((resolve) => ws.once('open', () => resolve(true))), closed.then(() => false)])
+  if (!opened) return { slots: 0, cut: true }
   const streamSid = 'MZ' + callSid.slice(2)
   let seq = 0
-  ws.send(JSON.stringify({ event: 'start', sequenceNumber: String(++seq), streamSid, start: { streamSid, accountSid: 'AC' + '0'.repeat(32), callSid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: { token } } }))
+  const send = (message: unknown) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)) }
+  send({ event: 'start', sequenceNumber: String(++seq), streamSid, start: { streamSid, accountSid: 'AC' + '0'.repeat(32), callSid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: { token } } })
   // Twilio's audio starts after the stream is set up; the server needs a moment to admit it.
   await new Promise((resolve) => setTimeout(resolve, 300))
   const started = Date.now()
-  for (let slot = 0; slot < seconds * 50;) {
+  let slot = 0
+  while (slot < seconds * 50 && ws.readyState === WebSocket.OPEN) {
     const due = Math.min(seconds * 50, Math.floor((Date.now() - started) / 20) + 1)
-    for (; slot < due; slot++) {
+    for (; slot < due && ws.readyState === WebSocket.OPEN; slot++) {
       for (const [t, track] of (['inbound', 'outbound'] as const).entries()) {
-        ws.send(JSON.stringify({ event: 'media', sequenceNumber: String(++seq), streamSid, media: { track, chunk: String(slot + 1), timestamp: String(slot * 20), payload: payloadFor(t, slot).toString('base64') } }))
+        send({ event: 'media', sequenceNumber: String(++seq), streamSid, media: { track, chunk: String(slot + 1), timestamp: String(slot * 20), payload: payloadFor(t, slot).toString('base64') } })
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-  ws.send(JSON.stringify({ event: 'stop', sequenceNumber: String(++seq), streamSid, stop: { accountSid: 'AC' + '0'.repeat(32), callSid } }))
+  const cut = ws.readyState !== WebSocket.OPEN
+  send({ event: 'stop', sequenceNumber: String(++seq), streamSid, stop: { accountSid: 'AC' + '0'.repeat(32), callSid } })
   setTimeout(() => ws.close(), 200).unref()
   await closed
+  return { slots: slot, cut }
 }
 
 /** Polls `fn` until it returns a value that is not undefined, or fails after `ms`. */
