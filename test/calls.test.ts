@@ -74,7 +74,7 @@ t.test('whole calls through the webhooks', async (t) => {
     const first = await call.start()
     t.match(first, '<Say>Thank you for calling Acme.</Say>')
     t.match(first, `<Gather input="dtmf" numDigits="1"`)
-    t.match(first, 'action="https://voice.callgate.test/twilio/flow?node=consent"')
+    t.match(first, 'action="https://voice.callgate.test/twilio/flow?node=consent&amp;step=1"', 'the action URL names the step that emitted it')
     t.notMatch(first, '<Stream', 'nothing recorded before consent')
 
     const second = await call.press('consent', '1')
@@ -102,7 +102,7 @@ t.test('whole calls through the webhooks', async (t) => {
     t.equal(tokens[0]!.usedAt, null)
 
     const third = await call.press('menu', '1')
-    t.match(third, /<Dial action="https:\/\/voice\.callgate\.test\/twilio\/flow\?node=sales" method="POST" timeout="25">\+442039364242<\/Dial>/)
+    t.match(third, /<Dial action="https:\/\/voice\.callgate\.test\/twilio\/flow\?node=sales&amp;step=3" method="POST" timeout="25">\+442039364242<\/Dial>/)
     const last = await call.dialed('sales', 'completed')
     t.match(last, '<Hangup/>')
 

@@ -8,9 +8,10 @@ import { routeForNumber } from '../db/numbers.js'
 import { expireStreamTokens } from '../db/recordings.js'
 import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
-import { forwardOrApologise } from '../twilio/twiml.js'
+import { emptyTwiml, forwardOrApologise, hangupTwiml } from '../twilio/twiml.js'
 import { flowUrl, streamUrl } from '../twilio/urls.js'
-import { persistStep } from './persist-step.js'
+import { persistLateStep, persistStep } from './persist-step.js'
+import { nextStep, repeatOf } from './replay.js'
 
 export interface CallStepDeps {
   db: Db
@@ -78,15 +79,18 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
   return await runLocked(deps, p.callSid, { kind: 'start' })
 }
 
-/** POST /twilio/flow?node=ID: a <Gather> or <Dial> finished; continue the call at that node. */
-export async function continueCall (deps: CallStepDeps, p: { callSid: string, node: string, digits?: string, dialStatus?: string }): Promise<string> {
-  return await runLocked(deps, p.callSid, { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) })
+/**
+ * POST /twilio/flow?node=ID&step=N: a <Gather> or <Dial> finished; continue the call at that node.
+ * `step` (absent in URLs of older versions) tells a retried request from a new one.
+ */
+export async function continueCall (deps: CallStepDeps, p: { callSid: string, node: string, step?: number, digits?: string, dialStatus?: string }): Promise<string> {
+  return await runLocked(deps, p.callSid, { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) }, p.step)
 }
 
 /** POST /twilio/status: idempotent; only the first terminal status ends the call. */
 export async function callStatus (deps: CallStepDeps, p: { callSid: string, status: string, durationSeconds: number | null }): Promise<void> {
   if (!TERMINAL.has(p.status)) {
-    await setCallStatus(deps.db, p.callSid, p.status)
+    if (!await setCallStatus(deps.db, p.callSid, p.status)) deps.log.info({ status: p.status }, 'status callback changed nothing: unknown call or status, or the call is already past it')
     return
   }
   const now = deps.clock.now()
@@ -99,25 +103,41 @@ export async function callStatus (deps: CallStepDeps, p: { callSid: string, stat
   if (!ended) deps.log.info({ callSid: p.callSid, status: p.status }, 'status callback for an ended or unknown call ignored')
 }
 
-async function runLocked (deps: CallStepDeps, callSid: string, input: FlowInput): Promise<string> {
+/**
+ * Runs one webhook step under the call's row lock, so a repeat waits for the original and then
+ * finds it applied (see replay.ts), and a terminal status callback is either before or after it.
+ */
+async function runLocked (deps: CallStepDeps, callSid: string, input: FlowInput, step?: number): Promise<string> {
   return await deps.db.transaction(async (tx) => {
     const call = await lockCall(tx, callSid)
     if (call === null || call.definition === null || call.campaign === null) {
       deps.log.warn({ callSid }, 'flow callback for an unknown call: apologised')
       return apologyTwiml()
     }
-    // A retried start (Twilio re-sent /voice) begins again rather than being refused.
-    const state = input.kind === 'start' ? initialCallState() : call.state
+    const repeat = repeatOf(call, input, step)
+    if (repeat !== 'new') deps.log.info({ step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
     const now = deps.clock.now()
+    if (call.endedAt !== null) return repeat === 'new' ? await lateStep(deps, tx, call, input, now) : hangupTwiml()
+    if (repeat === 'last') return call.lastTwiml!
+    if (repeat === 'older') return emptyTwiml()
     const ctx = contextFor(deps, call, now)
-    const result = runStep(call.definition, state, input, ctx)
+    const result = runStep(call.definition, call.state, input, ctx)
     try {
       await tx.transaction((savepoint) => persistStep(savepoint, call, result, now))
       return result.twiml
     } catch (err) {
-      return await persistDegraded(deps, tx, call, state, input, ctx, result, now, err)
+      return await persistDegraded(deps, tx, call, input, ctx, result, now, err)
     }
   })
+}
+
+/** Twilio already reported the call ended: see persistLateStep for what is kept. */
+async function lateStep (deps: CallStepDeps, tx: Tx, call: LockedCall, input: FlowInput, now: Date): Promise<string> {
+  const result = runStep(call.definition!, call.state, input, contextFor(deps, call, now))
+  const twiml = hangupTwiml()
+  await persistLateStep(tx, call, input, result, twiml, now)
+  deps.log.warn({ node: input.kind === 'resume' ? input.node : null, optout: result.effects.some((e) => e.type === 'suppress') }, 'flow step after the call ended: hung up, only an opt-out kept')
+  return twiml
 }
 
 /**
@@ -126,12 +146,12 @@ async function runLocked (deps: CallStepDeps, callSid: string, input: FlowInput)
  * recorded without evidence. Any other failure, or a step that would still start a stream,
  * gives up: the Twilio error handler answers with the fallback, which never records.
  */
-async function persistDegraded (deps: CallStepDeps, tx: Tx, call: LockedCall, state: LockedCall['state'], input: FlowInput, ctx: FlowContext, failed: StepResult, now: Date, err: unknown): Promise<string> {
+async function persistDegraded (deps: CallStepDeps, tx: Tx, call: LockedCall, input: FlowInput, ctx: FlowContext, failed: StepResult, now: Date, err: unknown): Promise<string> {
   const consent = failed.effects.some((e) => e.type === 'recordConsent')
   const optout = failed.effects.some((e) => e.type === 'suppress')
   if (!consent && !optout) throw err
   deps.log.error({ err, callSid: call.callSid, consent, optout }, 'could not store consent or opt-out; the caller is told and nothing is recorded')
-  const result = runStep(call.definition!, state, input, { ...ctx, consentWritable: !consent, optoutWritable: !optout })
+  const result = runStep(call.definition!, call.state, input, { ...ctx, consentWritable: !consent, optoutWritable: !optout })
   if (result.effects.some((e) => e.type === 'startRecording' || e.type === 'recordConsent' || e.type === 'suppress')) throw err
   await tx.transaction((savepoint) => persistStep(savepoint, call, result, now))
   return result.twiml
@@ -141,7 +161,7 @@ function contextFor (deps: CallStepDeps, call: LockedCall, now: Date): FlowConte
   return {
     now,
     campaign: call.campaign!,
-    flowUrl: (node) => flowUrl(deps.publicUrl, node),
+    flowUrl: (node) => flowUrl(deps.publicUrl, node, nextStep(call)),
     streamUrl: streamUrl(deps.publicUrl),
     streamToken: randomBytes(24).toString('base64url')
   }

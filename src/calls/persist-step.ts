@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { appendEvents, insertConsent, insertStreamToken, saveCallState, type EventRow, type LockedCall } from '../db/calls.js'
 import { addSuppression } from '../db/suppressions.js'
 import type { Executor } from '../db/executor.js'
-import type { StepResult } from '../flows/index.js'
+import type { FlowInput, StepResult } from '../flows/index.js'
+import { nextStep } from './replay.js'
 
 export class OptOutNotStorable extends Error {}
 
@@ -42,7 +43,7 @@ export async function persistStep (tx: Executor, call: LockedCall, result: StepR
         if (call.remoteWithheld) {
           throw new OptOutNotStorable('the caller id is not a phone number')
         }
-        await addSuppression(tx, { tenantId: call.tenantId, numberHash: call.remoteHash, source: 'ivr', reason: 'opted out in the IVR', callSid: call.callSid, at })
+        await suppressCaller(tx, call, at)
         break
       case 'startRecording':
         await insertStreamToken(tx, { tokenHash: createHash('sha256').update(effect.token).digest('hex'), tenantId: call.tenantId, callSid: call.callSid, at })
@@ -58,5 +59,37 @@ export async function persistStep (tx: Executor, call: LockedCall, result: StepR
     }
   }
   const seq = await appendEvents(tx, call, events, at)
-  await saveCallState(tx, call.id, result.nextState, seq, result.nextState.ended ? 'ended' : 'in-progress')
+  await saveCallState(tx, call.id, result.nextState, seq, result.nextState.ended ? 'ended' : 'in-progress', { step: nextStep(call), twiml: result.twiml })
+}
+
+/**
+ * A step that arrived after Twilio's terminal status callback (callbacks are not ordered: a
+ * caller who presses 9 and hangs up at once can be reported `completed` before the menu's
+ * request is handled). Nothing the step asks for can happen on a call that is over: no stream
+ * (its consent tokens are already expired), no dial, no new state or status.
+ *
+ * Except an opt-out. An objection to being called is the caller's decision, made during the call
+ * and not undone by the line dropping (GDPR Art. 21(3): the data must no longer be processed for
+ * that purpose), so the suppression in `result` is stored — only it, not consent evidence for a
+ * call that can no longer be recorded. The step is numbered and its answer kept like any other,
+ * so Twilio's retry of it writes nothing twice.
+ */
+export async function persistLateStep (tx: Executor, call: LockedCall, input: FlowInput, result: StepResult, twiml: string, at: Date): Promise<void> {
+  const digits = input.kind === 'resume' && input.digits !== undefined && input.digits !== '' ? input.digits : null
+  const events: EventRow[] = [{ node: input.kind === 'resume' ? input.node : null, input: digits, outcome: 'ignored-call-ended' }]
+  for (const effect of result.effects) {
+    if (effect.type !== 'suppress') continue
+    if (call.remoteWithheld) {
+      events.push({ node: effect.node, input: null, outcome: 'optout-not-stored' })
+      continue
+    }
+    await suppressCaller(tx, call, at)
+    events.push({ node: effect.node, input: null, outcome: 'suppressed' })
+  }
+  const seq = await appendEvents(tx, call, events, at)
+  await saveCallState(tx, call.id, call.state, seq, null, { step: nextStep(call), twiml })
+}
+
+async function suppressCaller (tx: Executor, call: LockedCall, at: Date): Promise<void> {
+  await addSuppression(tx, { tenantId: call.tenantId, numberHash: call.remoteHash, source: 'ivr', reason: 'opted out in the IVR', callSid: call.callSid, at })
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { CallState, FlowDefinition } from '../flows/index.js'
 import type { Executor } from './executor.js'
 import { callEvents, calls, campaigns, consents, flowVersions, recordings, streamTokens } from './schema.js'
@@ -42,6 +42,8 @@ export async function lockCall (tx: Executor, callSid: string) {
     remoteWithheld: calls.remoteWithheld,
     state: calls.state,
     stepSeq: calls.stepSeq,
+    lastStep: calls.lastStep,
+    lastTwiml: calls.lastTwiml,
     endedAt: calls.endedAt,
     definition: flowVersions.definition,
     campaign: { timezone: campaigns.timezone, hours: campaigns.hours, holidays: campaigns.holidays, switchboard: campaigns.switchboard }
@@ -65,8 +67,14 @@ export async function appendEvents (tx: Executor, call: Pick<LockedCall, 'id' | 
   return seq
 }
 
-export async function saveCallState (tx: Executor, callId: string, state: CallState, stepSeq: number, status: string | null): Promise<void> {
-  await tx.update(calls).set({ state, stepSeq, ...(status !== null ? { status } : {}) }).where(eq(calls.id, callId))
+/** `reply`: the webhook step just applied and its TwiML, kept to answer Twilio's retries of it. */
+export async function saveCallState (tx: Executor, callId: string, state: CallState, stepSeq: number, status: string | null, reply: { step: number, twiml: string } | null = null): Promise<void> {
+  await tx.update(calls).set({
+    state,
+    stepSeq,
+    ...(status !== null ? { status } : {}),
+    ...(reply !== null ? { lastStep: reply.step, lastTwiml: reply.twiml } : {})
+  }).where(eq(calls.id, callId))
 }
 
 export async function insertConsent (tx: Executor, consent: typeof consents.$inferInsert): Promise<void> {
@@ -87,10 +95,14 @@ export async function appendCallEvent (tx: Executor, callSid: string, event: Eve
   return true
 }
 
-/** Records the final status once; Twilio's retries of the same callback change nothing. */
+/**
+ * Records the final status once; Twilio's retries of the same callback change nothing. The last
+ * answer kept for a retry goes: steps of an ended call are answered <Hangup/>, and it may hold
+ * a stream token in clear.
+ */
 export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date) {
   const rows = await tx.update(calls)
-    .set({ status, endedAt: at, durationSeconds, stepSeq: sql`${calls.stepSeq} + 1` })
+    .set({ status, endedAt: at, durationSeconds, stepSeq: sql`${calls.stepSeq} + 1`, lastTwiml: null })
     .where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
     .returning({ id: calls.id, tenantId: calls.tenantId, stepSeq: calls.stepSeq })
   const row = rows[0]
@@ -99,8 +111,22 @@ export async function endCall (tx: Executor, callSid: string, status: string, du
   return true
 }
 
-export async function setCallStatus (tx: Executor, callSid: string, status: string): Promise<void> {
-  await tx.update(calls).set({ status }).where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
+// Twilio's progress statuses in the order a call goes through them
+// (https://www.twilio.com/docs/voice/api/call-resource#call-status-values).
+const PROGRESS = ['queued', 'initiated', 'ringing', 'in-progress']
+
+/**
+ * A progress status only moves a call forward: callbacks may arrive out of order, so a late
+ * `ringing` must not undo `in-progress`, and nothing undoes an end (ours, `ended`, or Twilio's,
+ * which also sets ended_at). Returns false when the status changed nothing.
+ */
+export async function setCallStatus (tx: Executor, callSid: string, status: string): Promise<boolean> {
+  const rank = PROGRESS.indexOf(status)
+  if (rank <= 0) return false
+  const rows = await tx.update(calls).set({ status })
+    .where(and(eq(calls.callSid, callSid), isNull(calls.endedAt), inArray(calls.status, PROGRESS.slice(0, rank))))
+    .returning({ id: calls.id })
+  return rows.length > 0
 }
 
 export async function findCallBySid (db: Executor, callSid: string, tenantScope: string | null) {

@@ -138,6 +138,11 @@ export const calls = pgTable('calls', {
   status: text('status').notNull(),
   state: jsonb('state').notNull(),
   stepSeq: integer('step_seq').notNull().default(0),
+  // Webhook steps applied and the TwiML the last one answered. step_seq cannot serve: recording
+  // and status events bump it between steps. Every flow URL carries the step that emitted it, so
+  // a webhook Twilio retries is answered again from here instead of being run twice.
+  lastStep: integer('last_step').notNull().default(0),
+  lastTwiml: text('last_twiml'),
   startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
   endedAt: timestamp('ended_at', { withTimezone: true }),
   durationSeconds: integer('duration_seconds'),

@@ -18,3 +18,10 @@ export function forwardOrApologise (switchboard: string | null): string {
 export function emptyTwiml (): string {
   return new VoiceResponse().toString()
 }
+
+/** Ends the call, saying nothing: the answer to a flow step that arrives after the call ended. */
+export function hangupTwiml (): string {
+  const response = new VoiceResponse()
+  response.hangup()
+  return response.toString()
+}

@@ -1,7 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { callStatus, continueCall, startCall, type CallStepDeps } from '../../calls/call-steps.js'
 import { emptyTwiml } from '../../twilio/twiml.js'
 import { FlowParamsSchema, FlowQuerySchema, StatusParamsSchema, TwimlReply, VoiceParamsSchema } from './schemas.js'
+
+/**
+ * Twilio marks each delivery with I-Twilio-Idempotency-Token, the same on its retries. The step
+ * number in the URL already tells a retry apart (calls/replay.ts), so the token is only logged,
+ * to find the attempts of one delivery.
+ */
+function callLog (request: FastifyRequest, callSid: string): FastifyBaseLogger {
+  const token = request.headers['i-twilio-idempotency-token']
+  return request.log.child(typeof token === 'string' ? { callSid, idempotencyToken: token } : { callSid })
+}
 
 /** The voice webhooks: a call starts, a flow step finishes, the call's status changes. */
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -21,8 +32,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'A call starts: run the start of its number\'s published flow', tags: ['twilio'], body: VoiceParamsSchema, response: TwimlReply }
   }, async (request, reply) => {
     const { CallSid, From, To, Direction } = request.body
-    const log = request.log.child({ callSid: CallSid })
-    const twiml = await startCall(deps(log), { callSid: CallSid, from: From, to: To, direction: Direction ?? 'inbound' })
+    const twiml = await startCall(deps(callLog(request, CallSid)), { callSid: CallSid, from: From, to: To, direction: Direction ?? 'inbound' })
     return reply.type('text/xml').send(twiml)
   })
 
@@ -30,10 +40,10 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'A <Gather> or <Dial> finished: continue the call at a node', tags: ['twilio'], querystring: FlowQuerySchema, body: FlowParamsSchema, response: TwimlReply }
   }, async (request, reply) => {
     const { CallSid, Digits, DialCallStatus } = request.body
-    const log = request.log.child({ callSid: CallSid })
-    const twiml = await continueCall(deps(log), {
+    const twiml = await continueCall(deps(callLog(request, CallSid)), {
       callSid: CallSid,
       node: request.query.node,
+      ...(request.query.step !== undefined ? { step: request.query.step } : {}),
       ...(Digits !== undefined ? { digits: Digits } : {}),
       ...(DialCallStatus !== undefined ? { dialStatus: DialCallStatus } : {})
     })
@@ -44,7 +54,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Call status callback (idempotent)', tags: ['twilio'], body: StatusParamsSchema, response: TwimlReply }
   }, async (request, reply) => {
     const { CallSid, CallStatus, CallDuration } = request.body
-    await callStatus(deps(request.log.child({ callSid: CallSid })), { callSid: CallSid, status: CallStatus, durationSeconds: CallDuration !== undefined ? Number(CallDuration) : null })
+    await callStatus(deps(callLog(request, CallSid)), { callSid: CallSid, status: CallStatus, durationSeconds: CallDuration !== undefined ? Number(CallDuration) : null })
     return reply.type('text/xml').send(emptyTwiml())
   })
 }

@@ -28,7 +28,9 @@ export const FlowParamsSchema = Type.Object({
 }, extra)
 
 export const FlowQuerySchema = Type.Object({
-  node: Type.String({ minLength: 1, maxLength: 64 })
+  node: Type.String({ minLength: 1, maxLength: 64 }),
+  // The webhook step that emitted the URL; absent in URLs of older versions (see calls/replay.ts).
+  step: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }))
 })
 
 export const StatusParamsSchema = Type.Object({
