@@ -9,6 +9,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/client.js'
 import { ErrorReplySchema } from './errors.js'
 import authPlugin from './plugins/auth.js'
+import consistencyPlugin from './plugins/consistency.js'
 import corePlugin from './plugins/core.js'
 import databasePlugin from './plugins/database.js'
 import keysPlugin, { type KeysPluginOptions } from './plugins/keys.js'
@@ -45,49 +46,57 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     forceCloseConnections: 'idle'
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'callgate', description: 'Consent-first phone calls: admin API and Twilio webhooks', version: '0.1.0' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-      security: [{ apiKey: [] }]
-    }
-  })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
-  // Twilio sends ~50 small frames a second per track; 1 MiB is far above any legitimate message.
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } })
-  app.addSchema(ErrorReplySchema)
-
-  await app.register(corePlugin, { config, clock: overrides.clock ?? systemClock })
-  await app.register(databasePlugin, overrides.database !== undefined ? { database: overrides.database } : {})
-  await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
-  await app.register(authPlugin)
-  await app.register(keysPlugin, overrides.keys ?? {})
-  await app.register(switchboardsPlugin)
-  await app.register(recorderPlugin, overrides.recorder ?? {})
-  await app.register(offboardingPlugin)
-  await app.register(sweeperPlugin)
-
-  app.setErrorHandler(async (error: FastifyError, request, reply) => {
-    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
-    if (status >= 500) {
-      request.log.error({ err: error }, 'request failed')
-      return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
-    }
-    const { problems, reason } = error as { problems?: unknown, reason?: unknown }
-    return reply.code(status).send({
-      statusCode: status,
-      code: error.code,
-      error: STATUS_CODES[status] ?? 'Error',
-      message: error.message,
-      ...(Array.isArray(problems) ? { problems } : {}),
-      ...(typeof reason === 'string' ? { reason } : {})
+  try {
+    await app.register(swagger, {
+      openapi: {
+        info: { title: 'callgate', description: 'Consent-first phone calls: admin API and Twilio webhooks', version: '0.1.0' },
+        components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+        security: [{ apiKey: [] }]
+      }
     })
-  })
+    await app.register(swaggerUi, { routePrefix: '/docs' })
+    // Twilio sends ~50 small frames a second per track; 1 MiB is far above any legitimate message.
+    await app.register(websocket, { options: { maxPayload: 1024 * 1024 } })
+    app.addSchema(ErrorReplySchema)
 
-  await app.register(healthRoutes)
-  await app.register(apiRoutes, { prefix: '/api' })
-  await app.register(playbackRoutes)
-  await app.register(twilioRoutes, { prefix: '/twilio' })
+    await app.register(corePlugin, { config, clock: overrides.clock ?? systemClock })
+    await app.register(databasePlugin, overrides.database !== undefined ? { database: overrides.database } : {})
+    await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
+    await app.register(authPlugin)
+    await app.register(keysPlugin, overrides.keys ?? {})
+    await app.register(consistencyPlugin)
+    await app.register(switchboardsPlugin)
+    await app.register(recorderPlugin, overrides.recorder ?? {})
+    await app.register(offboardingPlugin)
+    await app.register(sweeperPlugin)
+
+    app.setErrorHandler(async (error: FastifyError, request, reply) => {
+      const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+      if (status >= 500) {
+        request.log.error({ err: error }, 'request failed')
+        return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
+      }
+      const { problems, reason } = error as { problems?: unknown, reason?: unknown }
+      return reply.code(status).send({
+        statusCode: status,
+        code: error.code,
+        error: STATUS_CODES[status] ?? 'Error',
+        message: error.message,
+        ...(Array.isArray(problems) ? { problems } : {}),
+        ...(typeof reason === 'string' ? { reason } : {})
+      })
+    })
+
+    await app.register(healthRoutes)
+    await app.register(apiRoutes, { prefix: '/api' })
+    await app.register(playbackRoutes)
+    await app.register(twilioRoutes, { prefix: '/twilio' })
+  } catch (err) {
+    // A plugin refused to start (bad keys, a spool folder in use…): release what the ones before
+    // it opened (the embedded S3 server, database connections) so the process can exit cleanly.
+    await app.close().catch(() => {})
+    throw err
+  }
   return app
 }
 

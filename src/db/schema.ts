@@ -272,3 +272,11 @@ export const dsrRequests = pgTable('dsr_requests', {
   createdAt: createdAt(),
   completedAt: timestamp('completed_at', { withTimezone: true })
 }, (t) => [index('dsr_tenant_hash_idx').on(t.tenantId, t.numberHash)])
+
+// What the first process stored about the installation's keys (fingerprints and a sealed probe,
+// never the keys): every later process must match, or it refuses to start.
+export const installationChecks = pgTable('installation_checks', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: createdAt()
+})
