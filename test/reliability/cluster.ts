@@ -30,7 +30,7 @@ function tempDir (t: Teardown, prefix: string): string {
 
 /** s3rver in its own process, with the bucket created. */
 export async function startS3 (t: Teardown, bucket = 'callgate-recordings'): Promise<{ endpoint: string, bucket: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/s3-server.ts', tempDir(t, 'callgate-s3-'), '0', bucket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...process.execArgv, 'scripts/s3-server.ts', tempDir(t, 'callgate-s3-'), '0', bucket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => stop(child))
   const line = await firstLine(child, /^listening (http:\/\/127\.0\.0\.1:\d+)$/)
   return { endpoint: line[1]!, bucket }
@@ -79,7 +79,9 @@ export function serverProcess (t: Teardown, env: Record<string, string>): Server
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         ...env
       }
-      child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+      // The test runner's own TypeScript loader (not tsx): the children's coverage then merges with
+      // the in-process coverage instead of replacing it.
+      child = spawn(process.execPath, [...process.execArgv, 'src/server.ts'], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
       const running = child
       const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-8000) }
       running.stdout!.on('data', keep)
