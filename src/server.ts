@@ -1,5 +1,6 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { SpoolInUse } from './recording/spool-lock.js'
 
 let config
 try {
@@ -10,7 +11,11 @@ try {
   process.exit(2)
 }
 
-const app = await buildApp(config)
+const app = await buildApp(config).catch((err: unknown) => {
+  if (!(err instanceof SpoolInUse)) throw err
+  console.error(`callgate: ${err.message}`)
+  process.exit(1)
+})
 
 // Printed to the terminal, not the log: secrets have no place in log storage.
 if (config.generated.includes('adminToken')) console.log(`ADMIN_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.adminToken}`)

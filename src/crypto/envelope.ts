@@ -17,6 +17,41 @@ const client = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
 export const SUITE_ID = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY
 export const FRAME_LENGTH = 4096
 
+// Message format version 2, as SUITE_ID writes it, and its framed body:
+// https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/message-format.html
+// https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/body-structure.html
+const MESSAGE_ID_BYTES = 32
+const SUITE_DATA_BYTES = 32 // the key commitment
+const IV_BYTES = 12
+const TAG_BYTES = 16
+/** A regular (not final) frame: sequence number, IV, FRAME_LENGTH bytes of content, tag. */
+export const FRAME_BYTES = 4 + IV_BYTES + FRAME_LENGTH + TAG_BYTES
+/** The final frame starts with this sequence number end marker instead of a sequence number. */
+export const FINAL_FRAME_MARK = 0xffffffff
+
+/**
+ * Length of the message header at the start of `head` (version, suite, message id, encryption
+ * context, encrypted data keys, content type, frame length, suite data, header tag), or null when
+ * `head` does not hold a whole header of the kind encryptStream writes.
+ */
+export function headerLength (head: Buffer): number | null {
+  let pos = 1 + 2 + MESSAGE_ID_BYTES
+  if (head.length < pos + 2 || head[0] !== 2 || head.readUInt16BE(1) !== SUITE_ID) return null
+  pos += 2 + head.readUInt16BE(pos)
+  if (head.length < pos + 2) return null
+  const keys = head.readUInt16BE(pos)
+  pos += 2
+  // Each encrypted data key: provider id, provider info, encrypted key, each length-prefixed.
+  for (let field = 0; field < keys * 3; field++) {
+    if (head.length < pos + 2) return null
+    pos += 2 + head.readUInt16BE(pos)
+  }
+  pos += 1
+  if (head.length < pos + 4 || head.readUInt32BE(pos) !== FRAME_LENGTH) return null
+  pos += 4 + SUITE_DATA_BYTES + TAG_BYTES
+  return head.length >= pos ? pos : null
+}
+
 export interface RecordingContext {
   tenantId: string
   callSid: string

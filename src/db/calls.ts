@@ -163,6 +163,6 @@ export async function callDetail (db: Executor, callId: string) {
     durationSeconds: c.durationSeconds,
     events: events.map((e) => ({ seq: e.seq, node: e.node, input: e.input, outcome: e.outcome, at: e.at.toISOString() })),
     consents: consentRows.map((x) => ({ decision: x.decision, granted: x.granted, method: x.method, node: x.node, prompt: x.prompt, digits: x.digits, flowVersion: x.flowVersion, attestedBy: x.attestedBy, at: x.at.toISOString() })),
-    recordings: recordingRows.map((r) => ({ id: r.id, status: r.status, durationMs: r.durationMs, createdAt: r.createdAt.toISOString(), retainUntil: r.retainUntil?.toISOString() ?? null, legalHold: r.legalHold }))
+    recordings: recordingRows.map((r) => ({ id: r.id, status: r.status, durationMs: r.durationMs, createdAt: r.createdAt.toISOString(), retainUntil: r.retainUntil?.toISOString() ?? null, legalHold: r.legalHold, truncated: r.truncated }))
   }
 }

@@ -45,6 +45,7 @@ export function accessExport (deps: DsrDeps, number: string, data: Subject, acto
     createdAt: r.createdAt.toISOString(),
     retainUntil: r.retainUntil?.toISOString() ?? null,
     legalHold: r.legalHold,
+    truncated: r.truncated,
     link: r.status === 'stored' && r.deletedAt === null
       ? `${deps.publicUrl}/recordings/${r.id}?token=${signLink(deps.linkSecret, { recordingId: r.id, issuedBy: actor, expiresAt, pin: false })}`
       : null,

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { createRecorder, type Recorder } from '../recording/recorder.js'
+import { lockSpool } from '../recording/spool-lock.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,6 +24,8 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
   const spoolDir = join(config.dataDir, 'spool')
   // Created once here, not on every stream: only ciphertext is ever written into it.
   await mkdir(spoolDir, { recursive: true, mode: 0o700 })
+  // Before anything reads the folder: its .part files are then either ours or a dead process's.
+  const lock = await lockSpool(spoolDir)
   const recorder = createRecorder({
     db: app.database.db,
     store: app.objectStore,
@@ -50,7 +53,10 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
     void run.finally(() => inFlight.delete(run))
   }
   app.addHook('onReady', async () => {
-    // A previous run may have left complete recordings that never reached the bucket.
+    // Before the server takes any stream: a previous run may have died mid-call (its .part files
+    // are recovered) or left complete recordings that never reached the bucket.
+    const orphans = await recorder.adoptOrphans()
+    if (orphans > 0) app.log.warn({ orphans }, 'spool: recordings left by a process that died; recovering them')
     retry()
     timer = setInterval(retry, opts.spoolRetryMs ?? 30_000)
     timer.unref()
@@ -61,5 +67,8 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
     clearInterval(timer)
     clearInterval(controlTimer)
   })
-  app.addHook('onClose', async () => { await Promise.allSettled([...inFlight]) })
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([...inFlight])
+    await lock.release()
+  })
 }, { name: 'recorder', dependencies: ['database', 'storage', 'keys'] })

@@ -5,19 +5,32 @@ import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { KeyringNode } from '@aws-crypto/client-node'
-import { encryptStream, type RecordingContext } from '../crypto/envelope.js'
+import { encryptStream, FRAME_LENGTH, type RecordingContext } from '../crypto/envelope.js'
 import { Assembler, type AssemblerStats, type PushResult } from './assembler.js'
 import type { Track } from './frames.js'
 
 // 2 channels × 8 samples per ms × 1 byte per µ-law sample.
 const BYTES_PER_MS = 16
-// The Encryption SDK's cost is per write: batching 20 ms frames into 64 KiB writes is ~5× faster.
-const BATCH_BYTES = 64 * 1024
-// Above this much ciphertext waiting for the disk, the WebSocket is paused (back-pressure).
+// The assembler hands over 100 ms chunks: the granularity at which an agent's pause cuts audio out.
+const CHUNK_BYTES = 100 * BYTES_PER_MS
+// Above this much plaintext waiting for the encryption (the disk is not keeping up), the WebSocket
+// is paused (back-pressure).
 const HIGH_WATER = 256 * 1024
 // Audio is held this long before it is encrypted, so an agent's pause, which reaches the stream's
 // process by polling, still cuts from the moment it was asked for. 1.5 s of audio is 24 KB.
 export const CONTROL_DELAY_MS = 1500
+/**
+ * The most audio a `kill -9` can lose, because it is in memory and not yet on its way to the
+ * spool file (while the disk keeps up):
+ *     1500 ms  CONTROL_DELAY_MS, the assembler's window behind the newest frame
+ *   +   20 ms  the newest frame itself (Twilio's frames are 20 ms)
+ *   +  100 ms  the assembler's unfilled output chunk (CHUNK_BYTES)
+ *   +  256 ms  the SDK's unfinished frame: it only emits whole frames, FRAME_LENGTH / 16 = 4096 / 16
+ *   = 1876 ms ≤ 2 s.
+ * So every chunk goes straight into the SDK: a 64 KiB batch in front of it (4 s of audio) saved
+ * ~0.1 ms of CPU per stream-second and broke this bound.
+ */
+export const MAX_LOSS_MS = CONTROL_DELAY_MS + 20 + CHUNK_BYTES / BYTES_PER_MS + FRAME_LENGTH / BYTES_PER_MS
 
 export interface FinishedRecording {
   file: string
@@ -31,8 +44,10 @@ export const spoolPaths = (spoolDir: string, id: string) => ({ part: join(spoolD
 
 /**
  * One live recording: media frames → two-channel assembler → envelope encryption → spool file.
- * Only ciphertext reaches the disk. Memory stays bounded whatever the call length: the jitter
- * window, one batch, and the encrypt stream's high-water mark.
+ * Only ciphertext reaches the disk, as it is made: a process that dies mid-call leaves a `.part`
+ * holding all but the last MAX_LOSS_MS, which the next start recovers (recovery.ts). Memory stays
+ * bounded whatever the call length: the jitter window, one SDK frame, and the encrypt stream's
+ * high-water mark.
  */
 export class LiveRecording {
   private readonly assembler: Assembler
@@ -41,8 +56,6 @@ export class LiveRecording {
   private readonly paths: { part: string, complete: string }
   private readonly hash = createHash('sha256')
   private plainBytes = 0
-  private batch: Buffer[] = []
-  private batchBytes = 0
   private pressured = false
   /** Where the next assembled chunk starts on the stream's timeline (ms). */
   private timelineMs = 0
@@ -55,8 +68,7 @@ export class LiveRecording {
     this.encrypt = encryptStream(keyring, context)
     this.encrypt.on('error', () => {})
     this.written = pipeline(this.encrypt, createWriteStream(this.paths.part, { mode: 0o600 }))
-    // 100 ms chunks: the granularity at which an agent's pause cuts audio out.
-    this.assembler = new Assembler({ onChunk: (chunk) => this.take(chunk), chunkBytes: 1600, jitterMs: CONTROL_DELAY_MS })
+    this.assembler = new Assembler({ onChunk: (chunk) => this.take(chunk), chunkBytes: CHUNK_BYTES, jitterMs: CONTROL_DELAY_MS })
   }
 
   push (track: Track, timestampMs: number, payload: Buffer): PushResult {
@@ -93,7 +105,6 @@ export class LiveRecording {
   /** Ends the stream: everything assembled is encrypted and the spool file is complete. */
   async finish (): Promise<FinishedRecording> {
     this.assembler.flush()
-    this.writeBatch()
     this.encrypt.end()
     await this.written
     await rename(this.paths.part, this.paths.complete)
@@ -102,7 +113,9 @@ export class LiveRecording {
 
   /** Drops the recording and its spool file. */
   async discard (): Promise<void> {
-    this.encrypt.destroy()
+    // Ended, not destroyed: destroying the SDK's stream makes its inner pipeline, which has no
+    // callback, throw "Premature close" out of the process.
+    if (!this.encrypt.writableEnded) this.encrypt.end()
     await this.written.catch(() => {})
     await unlink(this.paths.part).catch(() => {})
   }
@@ -129,17 +142,7 @@ export class LiveRecording {
     if (chunk.length === 0) return
     this.hash.update(chunk)
     this.plainBytes += chunk.length
-    this.batch.push(chunk)
-    this.batchBytes += chunk.length
-    if (this.batchBytes >= BATCH_BYTES) this.writeBatch()
-  }
-
-  private writeBatch (): void {
-    if (this.batchBytes === 0) return
-    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes)
-    this.batch = []
-    this.batchBytes = 0
-    this.encrypt.write(data)
+    this.encrypt.write(chunk)
     if (!this.pressured && this.encrypt.writableLength > HIGH_WATER) {
       this.pressured = true
       this.onPressure(true)

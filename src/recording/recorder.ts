@@ -14,6 +14,7 @@ import { callForRecording, controlsSince, insertRecording, lockSpooled, spendStr
 import { RETENTION_TAG } from '../storage/lifecycle.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { LiveRecording } from './live-recording.js'
+import { findOrphans, recoverOrphan } from './recovery.js'
 
 export interface RecorderDeps {
   db: Db
@@ -49,6 +50,9 @@ export function createRecorder (deps: RecorderDeps) {
   /** Admits a media stream only with an unused token issued for this call at consent. */
   const live = new Map<string, OpenedRecording>()
   let lastControl = 0
+  /** Spool files left by a process that died, still to recover (kept here while recovery fails). */
+  const orphans = new Set<string>()
+  let retrying: Promise<number> | null = null
 
   async function open (callSid: string, token: string, stream: { onPressure: (pause: boolean) => void, close: () => void }): Promise<OpenedRecording | null> {
     const now = clock.now()
@@ -176,8 +180,34 @@ export function createRecorder (deps: RecorderDeps) {
     })
   }
 
-  /** Uploads every complete spool file (at start-up and from the retry loop). Returns how many were stored. */
-  async function retrySpooled (): Promise<number> {
+  /**
+   * Takes in the spool files a process that died left behind. Called once, before this process
+   * takes any stream: after that, a `.part` is a live recording of this process.
+   */
+  async function adoptOrphans (): Promise<number> {
+    for (const id of await findOrphans(deps)) orphans.add(id)
+    return orphans.size
+  }
+
+  /**
+   * Recovers orphaned spool files, then uploads every complete one (at start-up and from the
+   * retry loop). Returns how many were stored. Runs one at a time: two runs would write the
+   * same recovered file.
+   */
+  function retrySpooled (): Promise<number> {
+    retrying ??= recoverAndUpload().finally(() => { retrying = null })
+    return retrying
+  }
+
+  async function recoverAndUpload (): Promise<number> {
+    for (const id of [...orphans]) {
+      try {
+        await recoverOrphan(deps, id)
+        orphans.delete(id)
+      } catch (err) {
+        log.error({ err, recordingId: id }, 'spool recovery failed; kept for the next retry')
+      }
+    }
     let names: string[]
     try {
       names = await readdir(deps.spoolDir)
@@ -191,5 +221,5 @@ export function createRecorder (deps: RecorderDeps) {
     return stored
   }
 
-  return { open, finalize, retrySpooled, pollControls, liveCount: () => live.size }
+  return { open, finalize, adoptOrphans, retrySpooled, pollControls, liveCount: () => live.size }
 }

@@ -43,7 +43,7 @@ const CallDetail = Type.Object({
   durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
   events: Type.Array(Type.Object({ seq: Type.Integer(), node: Type.Union([Type.String(), Type.Null()]), input: Type.Union([Type.String(), Type.Null()]), outcome: Type.String(), at: Type.String() })),
   consents: Type.Array(Type.Object({ decision: Type.String(), granted: Type.Boolean(), method: Type.String(), node: Type.String(), prompt: Type.String(), digits: Type.Union([Type.String(), Type.Null()]), flowVersion: Type.Union([Type.Integer(), Type.Null()]), attestedBy: Type.Union([Type.String(), Type.Null()]), at: Type.String() })),
-  recordings: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), durationMs: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), retainUntil: Type.Union([Type.String(), Type.Null()]), legalHold: Type.Boolean() }))
+  recordings: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), durationMs: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), retainUntil: Type.Union([Type.String(), Type.Null()]), legalHold: Type.Boolean(), truncated: Type.Boolean({ description: 'recovered after its process died mid-call: durationMs is what was saved' }) }))
 })
 
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
