@@ -1,5 +1,6 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { InconsistentInstallation } from './plugins/consistency.js'
 import { SpoolInUse } from './recording/spool-lock.js'
 
 let config
@@ -12,7 +13,8 @@ try {
 }
 
 const app = await buildApp(config).catch((err: unknown) => {
-  if (!(err instanceof SpoolInUse)) throw err
+  // Refusals that say what to fix: printed plainly, not as a stack trace.
+  if (!(err instanceof SpoolInUse) && !(err instanceof InconsistentInstallation)) throw err
   console.error(`callgate: ${err.message}`)
   process.exit(1)
 })
