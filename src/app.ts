@@ -11,6 +11,7 @@ import { ErrorReplySchema } from './errors.js'
 import authPlugin from './plugins/auth.js'
 import consistencyPlugin from './plugins/consistency.js'
 import corePlugin from './plugins/core.js'
+import dataDirPlugin from './plugins/data-dir.js'
 import databasePlugin from './plugins/database.js'
 import keysPlugin, { type KeysPluginOptions } from './plugins/keys.js'
 import offboardingPlugin from './plugins/offboarding.js'
@@ -60,6 +61,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     app.addSchema(ErrorReplySchema)
 
     await app.register(corePlugin, { config, clock: overrides.clock ?? systemClock })
+    await app.register(dataDirPlugin)
     await app.register(databasePlugin, overrides.database !== undefined ? { database: overrides.database } : {})
     await app.register(storagePlugin, overrides.objectStore !== undefined ? { objectStore: overrides.objectStore } : {})
     await app.register(authPlugin)

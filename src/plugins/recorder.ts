@@ -1,8 +1,5 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { createRecorder, type Recorder } from '../recording/recorder.js'
-import { lockSpool } from '../recording/spool-lock.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,11 +18,8 @@ export interface RecorderPluginOptions {
 
 export default fp<RecorderPluginOptions>(async (app, opts) => {
   const { config } = app
-  const spoolDir = join(config.dataDir, 'spool')
-  // Created once here, not on every stream: only ciphertext is ever written into it.
-  await mkdir(spoolDir, { recursive: true, mode: 0o700 })
-  // Before anything reads the folder: its .part files are then either ours or a dead process's.
-  const lock = await lockSpool(spoolDir)
+  // Locked by the data-dir plugin: its .part files are either ours or a dead process's.
+  const { spoolDir } = app
   const recorder = createRecorder({
     db: app.database.db,
     store: app.objectStore,
@@ -69,6 +63,5 @@ export default fp<RecorderPluginOptions>(async (app, opts) => {
   })
   app.addHook('onClose', async () => {
     await Promise.allSettled([...inFlight])
-    await lock.release()
   })
-}, { name: 'recorder', dependencies: ['database', 'storage', 'keys'] })
+}, { name: 'recorder', dependencies: ['data-dir', 'database', 'storage', 'keys'] })

@@ -1,0 +1,25 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import fp from 'fastify-plugin'
+import { lockSpool } from '../recording/spool-lock.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** DATA_DIR/spool, owned by this process alone. */
+    spoolDir: string
+  }
+}
+
+/**
+ * Takes DATA_DIR for this process before anything opens what is in it: the embedded database's
+ * files must never be opened by two processes, and a spool's .part files are then either ours
+ * or a dead process's. The lock is released last, once the other plugins have closed.
+ */
+export default fp(async (app) => {
+  const spoolDir = join(app.config.dataDir, 'spool')
+  // Created once here, not on every stream: only ciphertext is ever written into it.
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 })
+  const lock = await lockSpool(spoolDir)
+  app.decorate('spoolDir', spoolDir)
+  app.addHook('onClose', async () => { await lock.release() })
+}, { name: 'data-dir', dependencies: ['core'] })
