@@ -48,11 +48,12 @@ t.test('two processes, one database, bucket and KMS', { skip }, async (t) => {
 
   const detail = await eventually('the recording stored', async () => {
     const r = await api<{ status: string, events: Array<{ outcome: string }>, consents: Array<{ granted: boolean }>, recordings: Array<{ id: string, status: string }> }>(b.url, 'GET', `/api/calls/${callSid}`, undefined, agent)
-    return r.json.recordings[0]?.status === 'stored' ? r.json : undefined
+    // The detail's parts are read one query each: wait until the event has landed too.
+    return r.json.recordings[0]?.status === 'stored' && r.json.events.some((e) => e.outcome === 'recording-stored') ? r.json : undefined
   })
   t.equal(detail.status, 'completed')
   t.same(detail.consents.map((c) => c.granted), [true], 'one consent, granted')
-  t.ok(detail.events.findIndex((e) => e.outcome === 'recording-stored') > detail.events.findIndex((e) => e.outcome === 'recording-started'), 'events in order')
+  t.ok(detail.events.findIndex((e) => e.outcome === 'recording-stored') > detail.events.findIndex((e) => e.outcome === 'recording-started'), 'events in order', { events: detail.events.map((e) => e.outcome) })
 
   // A signed link made by A plays on B: both hold the same link secret and reach the same KMS key.
   const recordingId = detail.recordings[0]!.id
