@@ -72,22 +72,26 @@ export function createRecorder (deps: RecorderDeps) {
     const id = randomUUID()
     const key = `${call.tenantId}/${now.toISOString().slice(0, 10).replaceAll('-', '/')}/${id}.cgrec`
     const recording = new LiveRecording(id, deps.spoolDir, keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, stream.onPressure)
-    await insertRecording(db, {
-      id,
-      tenantId: call.tenantId,
-      callId: call.id,
-      callSid,
-      bucket: store.bucket,
-      key,
-      contentType: RECORDING_CONTENT_TYPE,
-      channels: 2,
-      keyId: keyring.keyId,
-      keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
-      status: 'recording',
-      startedAt: now,
-      createdAt: now
+    // The row and its event together: a process killed in between must not leave a gap in the
+    // call's event sequence (appendCallEvent is two statements).
+    await db.transaction(async (tx) => {
+      await insertRecording(tx, {
+        id,
+        tenantId: call.tenantId,
+        callId: call.id,
+        callSid,
+        bucket: store.bucket,
+        key,
+        contentType: RECORDING_CONTENT_TYPE,
+        channels: 2,
+        keyId: keyring.keyId,
+        keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
+        status: 'recording',
+        startedAt: now,
+        createdAt: now
+      })
+      await appendCallEvent(tx, callSid, { node: null, input: null, outcome: 'recording-started' }, now)
     })
-    await appendCallEvent(db, callSid, { node: null, input: null, outcome: 'recording-started' }, now)
     const opened = { live: recording, tenantId: call.tenantId, callSid, key, retentionDays: call.retention?.recordingsDays ?? 0, startedAt: now, close: stream.close }
     live.set(id, opened)
     return opened
@@ -125,15 +129,19 @@ export function createRecorder (deps: RecorderDeps) {
     } catch (err) {
       log.error({ err, callSid: rec.callSid, recordingId: rec.live.id }, 'recording could not be completed')
       await rec.live.discard()
-      await updateRecording(db, rec.live.id, { status: 'failed' })
-      await appendCallEvent(db, rec.callSid, { node: null, input: null, outcome: 'recording-failed' }, clock.now())
+      await db.transaction(async (tx) => {
+        await updateRecording(tx, rec.live.id, { status: 'failed' })
+        await appendCallEvent(tx, rec.callSid, { node: null, input: null, outcome: 'recording-failed' }, clock.now())
+      })
       return 'failed'
     }
-    await updateRecording(db, rec.live.id, { status: 'spooled', plainBytes: finished.plainBytes, sha256: finished.sha256, durationMs: finished.durationMs })
-    if (rec.live.pausedMs > 0) await appendCallEvent(db, rec.callSid, { node: null, input: String(rec.live.pausedMs), outcome: 'recording-paused-ms' }, clock.now())
+    await db.transaction(async (tx) => {
+      await updateRecording(tx, rec.live.id, { status: 'spooled', plainBytes: finished.plainBytes, sha256: finished.sha256, durationMs: finished.durationMs })
+      if (rec.live.pausedMs > 0) await appendCallEvent(tx, rec.callSid, { node: null, input: String(rec.live.pausedMs), outcome: 'recording-paused-ms' }, clock.now())
+    })
     log.info({ callSid: rec.callSid, recordingId: rec.live.id, ...finished.stats, durationMs: finished.durationMs }, 'recording complete; uploading')
     if (await uploadSpooled(rec.live.id)) return 'stored'
-    await appendCallEvent(db, rec.callSid, { node: null, input: null, outcome: 'recording-spooled' }, clock.now())
+    await db.transaction((tx) => appendCallEvent(tx, rec.callSid, { node: null, input: null, outcome: 'recording-spooled' }, clock.now()))
     return 'spooled'
   }
 
