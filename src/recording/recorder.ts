@@ -72,26 +72,23 @@ export function createRecorder (deps: RecorderDeps) {
     const id = randomUUID()
     const key = `${call.tenantId}/${now.toISOString().slice(0, 10).replaceAll('-', '/')}/${id}.cgrec`
     const recording = new LiveRecording(id, deps.spoolDir, keyring.keyring, { tenantId: call.tenantId, callSid, recordingId: id }, stream.onPressure)
-    // The row and its event together: a process killed in between must not leave a gap in the
-    // call's event sequence (appendCallEvent is two statements).
-    await db.transaction(async (tx) => {
-      await insertRecording(tx, {
-        id,
-        tenantId: call.tenantId,
-        callId: call.id,
-        callSid,
-        bucket: store.bucket,
-        key,
-        contentType: RECORDING_CONTENT_TYPE,
-        channels: 2,
-        keyId: keyring.keyId,
-        keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
-        status: 'recording',
-        startedAt: now,
-        createdAt: now
-      })
-      await appendCallEvent(tx, callSid, { node: null, input: null, outcome: 'recording-started' }, now)
+    await insertRecording(db, {
+      id,
+      tenantId: call.tenantId,
+      callId: call.id,
+      callSid,
+      bucket: store.bucket,
+      key,
+      contentType: RECORDING_CONTENT_TYPE,
+      channels: 2,
+      keyId: keyring.keyId,
+      keyMetadata: { format: 'aws-encryption-sdk', suite: 'ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY', frameLength: 4096, context: ['tenant', 'call', 'recording'] },
+      status: 'recording',
+      startedAt: now,
+      createdAt: now
     })
+    // Its two statements together: a process killed in between must not leave a gap in the call's event sequence.
+    await db.transaction((tx) => appendCallEvent(tx, callSid, { node: null, input: null, outcome: 'recording-started' }, now))
     const opened = { live: recording, tenantId: call.tenantId, callSid, key, retentionDays: call.retention?.recordingsDays ?? 0, startedAt: now, close: stream.close }
     live.set(id, opened)
     return opened
