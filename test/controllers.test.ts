@@ -4,17 +4,9 @@ import t from 'tap'
 import * as schema from '../src/db/schema.js'
 import { hashNumber } from '../src/privacy/number-hash.js'
 import { admin, bearer, signedTwilio } from './helper.js'
-import { consentingCall, NUMBER, recordCall, setup } from './media-helpers.js'
+import { consentingCall, NUMBER, recordCall, setup, wav } from './media-helpers.js'
 
 const CALLER = '+447700900123'
-
-function wav (audio: Buffer): Buffer {
-  const h = Buffer.alloc(58)
-  h.write('RIFF', 0); h.writeUInt32LE(50 + audio.length, 4); h.write('WAVEfmt ', 8); h.writeUInt32LE(18, 16)
-  h.writeUInt16LE(7, 20); h.writeUInt16LE(2, 22); h.writeUInt32LE(8000, 24); h.writeUInt32LE(16000, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(8, 34); h.writeUInt16LE(0, 36)
-  h.write('fact', 38); h.writeUInt32LE(4, 42); h.writeUInt32LE(audio.length / 2, 46); h.write('data', 50); h.writeUInt32LE(audio.length, 54)
-  return Buffer.concat([h, audio])
-}
 
 const pathOf = (url: string) => url.replace('https://voice.callgate.test', '')
 

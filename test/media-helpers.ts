@@ -107,3 +107,12 @@ export async function recordCall (app: App, from: string, seconds: number) {
   return { callSid, recordingId: row!.id, audio }
 }
 
+
+/** The µ-law WAV a stored recording of `audio` must play as, written out independently of src/recording/wav.ts. */
+export function wav (audio: Buffer): Buffer {
+  const h = Buffer.alloc(58)
+  h.write('RIFF', 0); h.writeUInt32LE(50 + audio.length, 4); h.write('WAVEfmt ', 8); h.writeUInt32LE(18, 16)
+  h.writeUInt16LE(7, 20); h.writeUInt16LE(2, 22); h.writeUInt32LE(8000, 24); h.writeUInt32LE(16000, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(8, 34); h.writeUInt16LE(0, 36)
+  h.write('fact', 38); h.writeUInt32LE(4, 42); h.writeUInt32LE(audio.length / 2, 46); h.write('data', 50); h.writeUInt32LE(audio.length, 54)
+  return Buffer.concat([h, audio])
+}

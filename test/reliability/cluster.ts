@@ -2,6 +2,7 @@
 // a standalone S3-protocol server, a throwaway PostgreSQL cluster the test may stop and start.
 // Everything listens on 127.0.0.1 and is torn down with the test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -153,4 +154,22 @@ export async function throwawayPostgres (t: Teardown): Promise<{ url: string, st
   start()
   t.teardown(() => { try { stopNow() } catch {} })
   return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: stopNow, start }
+}
+
+/** The environment every process of one installation shares: database, bucket, KMS and keys. */
+export function installationEnv (o: { databaseUrl: string, s3: { endpoint: string, bucket: string }, kmsEndpoint: string, numberHashKey: string }): Record<string, string> {
+  return {
+    DATABASE_URL: o.databaseUrl,
+    S3_ENDPOINT: o.s3.endpoint,
+    S3_BUCKET: o.s3.bucket,
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/installation',
+    KMS_ENDPOINT: o.kmsEndpoint,
+    NUMBER_HASH_KEY: o.numberHashKey,
+    LINK_SECRET: randomBytes(32).toString('base64url'),
+    SWEEP_INTERVAL_SECONDS: '1'
+  }
 }

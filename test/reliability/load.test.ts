@@ -14,7 +14,7 @@ import { callEvents, calls, consents, recordings, suppressions } from '../../src
 import { hashNumber } from '../../src/privacy/number-hash.js'
 import { fakeKms } from '../fake-kms.js'
 import { freshPostgresUrl } from '../helper.js'
-import { serverProcess, startS3, type ServerProcess } from './cluster.js'
+import { installationEnv, serverProcess, startS3, type ServerProcess } from './cluster.js'
 import { eventually, NUMBER, provision, stream, streamToken, PUBLIC_URL } from './twilio-client.js'
 import { twilioSignature } from '../../src/twilio/signature.js'
 import { TWILIO_TOKEN } from '../helper.js'
@@ -38,20 +38,7 @@ interface Tally { served: number, errors5xx: number, refused: number }
 t.test(`load with a process killed: ${RATE} req/s, ${STREAMS} streams, ${SECONDS} s`, { skip, timeout: (SECONDS + 120) * 1000 }, async (t) => {
   const [kms, s3, databaseUrl] = await Promise.all([fakeKms(t), startS3(t), freshPostgresUrl(t)])
   const numberHashKey = randomBytes(32).toString('base64url')
-  const shared = {
-    DATABASE_URL: databaseUrl!,
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: s3.bucket,
-    S3_FORCE_PATH_STYLE: 'true',
-    S3_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/installation',
-    KMS_ENDPOINT: kms.endpoint,
-    NUMBER_HASH_KEY: numberHashKey,
-    LINK_SECRET: randomBytes(32).toString('base64url'),
-    SWEEP_INTERVAL_SECONDS: '1'
-  }
+  const shared = installationEnv({ databaseUrl: databaseUrl!, s3, kmsEndpoint: kms.endpoint, numberHashKey })
   const a = serverProcess(t, shared)
   const b = serverProcess(t, shared)
   await Promise.all([a.start(), b.start()])

@@ -6,28 +6,14 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { fakeKms } from '../fake-kms.js'
 import { freshPostgresUrl } from '../helper.js'
-import { serverProcess, startS3 } from './cluster.js'
+import { installationEnv, serverProcess, startS3 } from './cluster.js'
 import { api, eventually, expectedAudio, newSid, NUMBER, provision, stream, streamToken, webhook } from './twilio-client.js'
 
 const skip = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === '' ? 'several processes need PostgreSQL: set DATABASE_URL' : false
 
 t.test('two processes, one database, bucket and KMS', { skip }, async (t) => {
   const [kms, s3, databaseUrl] = await Promise.all([fakeKms(t), startS3(t), freshPostgresUrl(t)])
-  const shared = {
-    DATABASE_URL: databaseUrl!,
-    PUBLIC_URL: 'https://voice.callgate.test',
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: s3.bucket,
-    S3_FORCE_PATH_STYLE: 'true',
-    S3_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/installation',
-    KMS_ENDPOINT: kms.endpoint,
-    NUMBER_HASH_KEY: randomBytes(32).toString('base64url'),
-    LINK_SECRET: randomBytes(32).toString('base64url'),
-    SWEEP_INTERVAL_SECONDS: '1'
-  }
+  const shared = installationEnv({ databaseUrl: databaseUrl!, s3, kmsEndpoint: kms.endpoint, numberHashKey: randomBytes(32).toString('base64url') })
   const a = serverProcess(t, shared)
   const b = serverProcess(t, shared)
   await Promise.all([a.start(), b.start()])
