@@ -1,21 +1,27 @@
 // One channel of the assembler: the samples between what has already been emitted and the
-// furthest frame written so far. Index 0 is always the first sample not yet emitted, so the
-// buffer only ever spans the jitter window plus one frame, whatever the length of the call.
+// furthest frame written so far, so it only ever spans the jitter window plus one frame,
+// whatever the length of the call.
+//
+// A ring buffer, not a buffer shifted to the front on every drain: each new 20 ms frame drains
+// 160 samples, and shifting the rest of a 1.5 s window then copied ~12 KB per channel per frame
+// (2.4 GB/s of memmove at 1,000 streams). Which samples a frame supplied is kept as a few
+// [from, to) spans rather than a byte per sample: frames arrive in runs, so a channel holds one
+// or two spans, not a second window-sized array.
 
 /** µ-law encodes zero amplitude as 0xFF (ITU-T G.711, table 2a: code 255 = +0). */
 export const MULAW_SILENCE = 0xff;
 
 export class Channel {
   private buf: Buffer;
-  /** 1 where a frame supplied the sample, so inserted silence can be counted. */
-  private covered: Uint8Array;
-  /** Samples from index 0 up to the end of the furthest frame written. */
+  /** Where sample 0 (the first not yet emitted) sits in `buf`. */
+  private head = 0;
+  /** Samples from 0 up to the end of the furthest frame written. */
   private length = 0;
+  /** Covered stretches as flat [from, to) pairs relative to sample 0: sorted, disjoint, not touching. */
+  private spans: number[] = [];
 
   constructor(initialCapacity: number) {
-    const capacity = Math.max(1, initialCapacity);
-    this.buf = Buffer.alloc(capacity, MULAW_SILENCE);
-    this.covered = new Uint8Array(capacity);
+    this.buf = Buffer.alloc(Math.max(1, initialCapacity), MULAW_SILENCE);
   }
 
   /** Samples held that have not been emitted yet. */
@@ -23,17 +29,22 @@ export class Channel {
     return this.length;
   }
 
-  /** Bytes allocated for this channel (buffer plus coverage map). */
+  /** Bytes allocated for this channel's samples. */
   get allocated(): number {
-    return this.buf.length + this.covered.length;
+    return this.buf.length;
   }
 
   /** Copies `payload` so that it starts `offset` samples after the first unemitted one. */
   write(offset: number, payload: Uint8Array): void {
     const end = offset + payload.length;
+    if (end === offset) return;
     this.reserve(end);
-    this.buf.set(payload, offset);
-    this.covered.fill(1, offset, end);
+    const capacity = this.buf.length;
+    const at = (this.head + offset) % capacity;
+    const first = Math.min(payload.length, capacity - at);
+    this.buf.set(first === payload.length ? payload : payload.subarray(0, first), at);
+    if (first < payload.length) this.buf.set(payload.subarray(first), 0);
+    this.cover(offset, end);
     this.length = Math.max(this.length, end);
   }
 
@@ -44,31 +55,69 @@ export class Channel {
    */
   drain(count: number, out: Buffer, at: number, stride: number): number {
     const held = Math.min(count, this.length);
-    let filled = count - held;
-    for (let i = 0; i < held; i++) {
-      out[at + i * stride] = this.buf[i] as number;
-      if (this.covered[i] === 0) filled++;
-    }
+    const capacity = this.buf.length;
+    const buf = this.buf;
+    // Up to two runs: from head to the end of the buffer, then from its start.
+    const firstRun = Math.min(held, capacity - this.head);
+    for (let i = 0, j = this.head; i < firstRun; i++, j++) out[at + i * stride] = buf[j] as number;
+    for (let i = firstRun, j = 0; i < held; i++, j++) out[at + i * stride] = buf[j] as number;
     for (let i = held; i < count; i++) out[at + i * stride] = MULAW_SILENCE;
-    // Shift what is left to the front and reset the freed tail, so the invariant "beyond
-    // `length` is silence, uncovered" holds for the next write.
-    this.buf.copyWithin(0, held, this.length);
-    this.covered.copyWithin(0, held, this.length);
-    const remaining = this.length - held;
-    this.buf.fill(MULAW_SILENCE, remaining, this.length);
-    this.covered.fill(0, remaining, this.length);
-    this.length = remaining;
-    return filled;
+    // Freed samples go back to silence, so that "beyond `length` is silence" holds for the next write.
+    buf.fill(MULAW_SILENCE, this.head, this.head + firstRun);
+    if (held > firstRun) buf.fill(MULAW_SILENCE, 0, held - firstRun);
+    this.head = (this.head + held) % capacity;
+    this.length -= held;
+    return count - this.uncover(count);
+  }
+
+  /** Records [from, to) as supplied by a frame, merging with the spans it meets. */
+  private cover(from: number, to: number): void {
+    const spans = this.spans;
+    let i = 0;
+    while (i < spans.length && spans[i + 1]! < from) i += 2;
+    let j = i;
+    while (j < spans.length && spans[j]! <= to) {
+      from = Math.min(from, spans[j]!);
+      to = Math.max(to, spans[j + 1]!);
+      j += 2;
+    }
+    spans.splice(i, j - i, from, to);
+  }
+
+  /** Drops the first `count` samples from the spans, moving the rest down; returns how many of them were covered. */
+  private uncover(count: number): number {
+    const spans = this.spans;
+    let covered = 0;
+    let drop = 0;
+    for (let i = 0; i < spans.length; i += 2) {
+      const from = spans[i]!;
+      const to = spans[i + 1]!;
+      if (from >= count) {
+        spans[i] = from - count;
+        spans[i + 1] = to - count;
+        continue;
+      }
+      covered += Math.min(to, count) - from;
+      if (to <= count) {
+        drop += 2;
+      } else {
+        spans[i] = 0;
+        spans[i + 1] = to - count;
+      }
+    }
+    if (drop > 0) spans.splice(0, drop);
+    return covered;
   }
 
   private reserve(size: number): void {
-    if (size <= this.buf.length) return;
-    const capacity = Math.max(size, this.buf.length * 2);
-    const buf = Buffer.alloc(capacity, MULAW_SILENCE);
-    this.buf.copy(buf, 0, 0, this.length);
-    const covered = new Uint8Array(capacity);
-    covered.set(this.covered.subarray(0, this.length));
+    const capacity = this.buf.length;
+    if (size <= capacity) return;
+    const buf = Buffer.alloc(Math.max(size, capacity * 2), MULAW_SILENCE);
+    // Linearised: sample 0 moves to index 0.
+    const firstRun = Math.min(this.length, capacity - this.head);
+    this.buf.copy(buf, 0, this.head, this.head + firstRun);
+    if (this.length > firstRun) this.buf.copy(buf, firstRun, 0, this.length - firstRun);
     this.buf = buf;
-    this.covered = covered;
+    this.head = 0;
   }
 }

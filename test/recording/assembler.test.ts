@@ -305,3 +305,36 @@ t.test('parseFrame refuses junk without throwing', async (t) => {
   t.notOk(isSupportedFormat({ encoding: 'audio/x-l16', sampleRate: 8000, channels: 1 }));
   t.notOk(isSupportedFormat({ encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 2 }));
 });
+
+t.test('Channel ring buffer matches a plain array model under random writes and drains', async (t) => {
+  // The model: a growing array of samples (-1 = never written) from sample 0 of the channel.
+  const { Channel, MULAW_SILENCE } = await import('../../src/recording/channel.js');
+  let seed = 12345;
+  const random = (n: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+  for (let round = 0; round < 20; round++) {
+    const channel = new Channel(1 + random(64));
+    let model: number[] = [];
+    let problem = '';
+    for (let step = 0; step < 400 && problem === ''; step++) {
+      if (random(3) > 0) {
+        const offset = random(80);
+        const payload = Buffer.from(Array.from({ length: 1 + random(40) }, () => random(255)));
+        channel.write(offset, payload);
+        while (model.length < offset + payload.length) model.push(-1);
+        payload.forEach((b, i) => { model[offset + i] = b; });
+      } else {
+        const count = random(70);
+        const out = Buffer.alloc(count * 2 + 1, 0xaa);
+        const filled = channel.drain(count, out, 1, 2);
+        const expected = Array.from({ length: count }, (_, i) => model[i] ?? -1);
+        const got = Array.from({ length: count }, (_, i) => out[1 + i * 2]);
+        if (JSON.stringify(got) !== JSON.stringify(expected.map((s) => (s === -1 ? MULAW_SILENCE : s)))) problem = `step ${step}: drained ${got}, expected ${expected}`;
+        else if (filled !== expected.filter((s) => s === -1).length) problem = `step ${step}: ${filled} filled, expected ${expected.filter((s) => s === -1).length}`;
+        else if (!out.every((b, i) => i % 2 === 1 || b === 0xaa)) problem = `step ${step}: wrote outside its stride`;
+        model = model.slice(count);
+      }
+      if (problem === '' && channel.pending !== model.length) problem = `step ${step}: ${channel.pending} pending, expected ${model.length}`;
+    }
+    t.equal(problem, '', `round ${round}`);
+  }
+});
