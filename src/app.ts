@@ -20,6 +20,7 @@ import storagePlugin from './plugins/storage.js'
 import sweeperPlugin from './plugins/sweeper.js'
 import switchboardsPlugin from './plugins/switchboards.js'
 import apiRoutes from './routes/api/index.js'
+import consoleRoutes from './routes/console.js'
 import healthRoutes from './routes/health.js'
 import playbackRoutes from './routes/recordings.js'
 import twilioRoutes from './routes/twilio/index.js'
@@ -93,6 +94,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     await app.register(apiRoutes, { prefix: '/api' })
     await app.register(playbackRoutes)
     await app.register(twilioRoutes, { prefix: '/twilio' })
+    await app.register(consoleRoutes)
   } catch (err) {
     // A plugin refused to start (bad keys, a spool folder in use…): release what the ones before
     // it opened (the embedded S3 server, database connections) so the process can exit cleanly.

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
+import { listCalls } from '../../db/call-list.js'
 import { appendCallEvent, callDetail, findCallBySid, insertCall, hasGrantedConsent, insertConsent, insertStreamToken } from '../../db/calls.js'
 import { isRestricted } from '../../db/dsr.js'
 import { expireStreamTokens, insertControl, liveRecordingOf } from '../../db/recordings.js'
@@ -14,6 +15,7 @@ import { recordAttempt } from '../../db/suppressions.js'
 import { BadRequest, Conflict, errorReplies, NotCallable, NotFound } from '../../errors.js'
 import { initialCallState, isOpen, RECORDING_STREAM_NAME } from '../../flows/index.js'
 import { hashNumber } from '../../privacy/number-hash.js'
+import { normalizeNumber } from '../../privacy/phone.js'
 import { screenNumbers } from '../../suppression/screen.js'
 import { createTwilioCalls } from '../../twilio/rest.js'
 import { streamUrl } from '../../twilio/urls.js'
@@ -45,6 +47,39 @@ const CallDetail = Type.Object({
   consents: Type.Array(Type.Object({ decision: Type.String(), granted: Type.Boolean(), method: Type.String(), node: Type.String(), prompt: Type.String(), digits: Type.Union([Type.String(), Type.Null()]), flowVersion: Type.Union([Type.Integer(), Type.Null()]), attestedBy: Type.Union([Type.String(), Type.Null()]), at: Type.String() })),
   recordings: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), durationMs: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), retainUntil: Type.Union([Type.String(), Type.Null()]), legalHold: Type.Boolean(), truncated: Type.Boolean({ description: 'recovered after its process died mid-call: durationMs is what was saved' }) }))
 })
+
+const CallListQuery = Type.Object({
+  number: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'the remote party, in international form (+…)' })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'started at or after' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'started before' })),
+  outcome: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'the call status: completed, no-answer, busy, failed, in-progress…' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' }))
+}, { additionalProperties: false })
+
+const CallSummary = Type.Object({
+  callSid: Type.String(),
+  direction: Type.String(),
+  status: Type.String(),
+  campaignId: Type.Union([Type.String(), Type.Null()]),
+  flowId: Type.Union([Type.String(), Type.Null()]),
+  flowVersion: Type.Union([Type.Integer(), Type.Null()]),
+  ourNumber: Type.String(),
+  callerNumber: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
+  recordings: Type.Integer()
+})
+
+// The cursor is the last row's sort key; base64url so it travels in a query string untouched.
+const encodeCursor = (row: { startedAt: string, callSid: string }) => Buffer.from(`${row.startedAt}|${row.callSid}`).toString('base64url')
+function decodeCursor (cursor: string): { startedAt: Date, callSid: string } {
+  const [at, callSid] = Buffer.from(cursor, 'base64url').toString().split('|')
+  const startedAt = new Date(at ?? '')
+  if (callSid === undefined || Number.isNaN(startedAt.getTime())) throw new BadRequest('querystring/cursor is not a cursor this API gave out')
+  return { startedAt, callSid }
+}
 
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
@@ -93,6 +128,35 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await appendAudit(tx, { tenantId: campaign.tenantId, actor: principal.actor, action: 'call.place', subject: `call:${placed.sid}`, details: { campaignId: campaign.id, flowId: flow.id }, at: now })
     })
     return reply.code(201).send({ callSid: placed.sid, to, from, status: placed.status })
+  })
+
+  app.get('/calls', {
+    schema: { summary: 'Calls, newest first, filtered by number, start time and outcome; page with cursor (audited read)', tags: ['calls'], querystring: CallListQuery, response: { 200: Type.Object({ calls: Type.Array(CallSummary), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errorReplies } }
+  }, async (request) => {
+    const { principal } = request
+    requireRole(principal, 'agent', 'controller')
+    const q = request.query
+    let remoteHash: string | undefined
+    if (q.number !== undefined) {
+      const number = normalizeNumber(q.number, null)
+      if (number === null) throw new BadRequest(`querystring/number "${q.number}" is not a phone number in international form`)
+      remoteHash = hashNumber(app.config.numberHashKey, number)
+    }
+    const limit = q.limit ?? 50
+    const page = await listCalls(db, {
+      tenantId: readScope(principal),
+      limit,
+      ...(remoteHash !== undefined ? { remoteHash } : {}),
+      ...(q.from !== undefined ? { from: new Date(q.from) } : {}),
+      ...(q.to !== undefined ? { to: new Date(q.to) } : {}),
+      ...(q.outcome !== undefined ? { status: q.outcome } : {}),
+      ...(q.cursor !== undefined ? { before: decodeCursor(q.cursor) } : {})
+    })
+    // Searching by number is a lookup of a person: the log says that one happened (not whom).
+    if (remoteHash !== undefined && principal.tenantId !== null) {
+      await db.transaction((tx) => appendAudit(tx, { tenantId: principal.tenantId!, actor: principal.actor, action: 'call.search', subject: null, details: { results: page.calls.length }, at: app.clock.now() }))
+    }
+    return { calls: page.calls, nextCursor: page.more ? encodeCursor(page.calls.at(-1)!) : null }
   })
 
   app.get('/calls/:sid', {

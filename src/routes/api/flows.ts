@@ -5,7 +5,7 @@ import { readScope, requireRole, type Principal } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { findFlow, findVersion, insertFlow, insertVersion, listFlows, listVersions, markPublished, previousPublished } from '../../db/flows.js'
 import { BadRequest, errorReplies, InvalidFlow, NotFound } from '../../errors.js'
-import { checkAgainstCampaign, validateFlow, type FlowDefinition } from '../../flows/index.js'
+import { checkAgainstCampaign, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
 
 const FlowSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), campaignId: Type.String(), name: Type.String(), publishedVersion: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String() })
 const VersionSummary = {
@@ -17,6 +17,24 @@ const VersionSummary = {
 }
 const VersionSchema = Type.Object({ ...VersionSummary, definition: Type.Unknown() })
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const ProblemSchema = Type.Object({ path: Type.String({ description: 'JSON pointer into the definition, e.g. /nodes/menu/options/1' }), message: Type.String() })
+const Digits = Type.String({ pattern: '^[0-9*#]{0,20}$', description: 'keys pressed at one prompt; empty is silence' })
+const SimulateBody = Type.Object({
+  definition: Type.Optional(Type.Unknown({ description: 'an unsaved definition; without it, version (or the published one) runs' })),
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  digits: Type.Array(Digits, { maxItems: 50, description: 'one entry per menu or consent prompt, in order; the run stops when they run out' }),
+  dialStatuses: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z-]{1,20}$' }), { maxItems: 50, description: 'one DialCallStatus per dial; completed when they run out' })),
+  at: Type.String({ format: 'date-time', description: 'when the simulated call happens (hours and holidays are the campaign\'s)' })
+}, { additionalProperties: false })
+const SimulatedRequest = Type.Object({
+  input: Type.Object({ kind: Type.String(), node: Type.Optional(Type.String()), digits: Type.Optional(Type.String()), dialStatus: Type.Optional(Type.String()) }),
+  waitingAt: Type.Union([Type.String(), Type.Null()]),
+  ended: Type.Boolean(),
+  consent: Type.String(),
+  recording: Type.Boolean(),
+  twiml: Type.String(),
+  effects: Type.Array(Type.Object({ type: Type.String(), node: Type.String() }, { additionalProperties: true }))
+})
 const VersionParams = Type.Object({ id: Type.String({ format: 'uuid' }), v: Type.Integer({ minimum: 1 }) })
 
 const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -42,6 +60,69 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/flows/:id', { schema: { summary: 'Get a flow', tags: ['flows'], params: IdParams, response: { 200: FlowSchema, ...errorReplies } } },
     async (request) => ownFlow(request.principal, request.params.id))
+
+  app.post('/flows/validate', {
+    schema: {
+      summary: 'Check a definition without saving it: its problems, and those publishing it to a campaign would meet',
+      tags: ['flows'],
+      body: Type.Object({ definition: Type.Unknown(), campaignId: Type.Optional(Type.String({ format: 'uuid' })) }, { additionalProperties: false, required: ['definition'] }),
+      response: { 200: Type.Object({ valid: Type.Boolean(), problems: Type.Array(ProblemSchema), publishProblems: Type.Array(ProblemSchema) }), ...errorReplies }
+    }
+  }, async (request) => {
+    requireRole(request.principal, 'ops')
+    const problems = validateFlow(request.body.definition)
+    let publishProblems: Problem[] = []
+    if (request.body.campaignId !== undefined) {
+      const campaign = await findCampaign(db, request.body.campaignId, readScope(request.principal))
+      if (campaign === null) throw new NotFound('body/campaignId')
+      // The campaign rules read nodes by type, which only a definition of the right shape has.
+      if (problems.length === 0) publishProblems = checkAgainstCampaign(request.body.definition as FlowDefinition, campaign)
+    }
+    return { valid: problems.length === 0, problems, publishProblems }
+  })
+
+  app.post('/flows/:id/simulate', {
+    schema: {
+      summary: 'Run the flow on scripted key presses at a given time, in its campaign, as Twilio would: what each webhook answers',
+      tags: ['flows'],
+      params: IdParams,
+      body: SimulateBody,
+      response: { 200: Type.Object({ version: Type.Union([Type.Integer(), Type.Null()]), path: Type.Array(Type.String({ description: 'nodes entered, in order' })), requests: Type.Array(SimulatedRequest) }), ...errorReplies }
+    }
+  }, async (request) => {
+    const flow = await ownFlow(request.principal, request.params.id)
+    requireRole(request.principal, 'ops')
+    const { body } = request
+    let definition: unknown
+    let version: number | null = null
+    if (body.definition !== undefined) {
+      definition = body.definition
+    } else {
+      version = body.version ?? flow.publishedVersion
+      if (version === null) throw new BadRequest('body/version is required: the flow has no published version')
+      const found = await findVersion(db, flow.id, version)
+      if (found === null) throw new NotFound('version')
+      definition = found.definition
+    }
+    const problems = validateFlow(definition)
+    if (problems.length > 0) throw new InvalidFlow(problems.map((p) => ({ ...p, path: `/definition${p.path}` })), 'body/definition')
+    const campaign = await findCampaign(db, flow.campaignId, flow.tenantId)
+    if (campaign === null) throw new NotFound('campaign')
+    const transcript = simulate(definition as FlowDefinition, {
+      campaign,
+      now: new Date(body.at),
+      digits: body.digits,
+      dialStatuses: body.dialStatuses ?? [],
+      baseUrl: app.config.publicUrl
+    })
+    // A waiting node logs once when it asks and once when it is answered: one entry per visit.
+    const path = transcript.flatMap((r) => r.effects.filter((e) => e.type === 'logEvent').map((e) => e.node)).filter((node, i, all) => node !== all[i - 1])
+    return {
+      version,
+      path,
+      requests: transcript.map((r) => ({ input: r.input, waitingAt: r.waitingAt, ended: r.state.ended, consent: r.state.consent, recording: r.state.recording, twiml: r.twiml, effects: r.effects }))
+    }
+  })
 
   app.post('/flows/:id/versions', {
     schema: {

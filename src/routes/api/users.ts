@@ -13,6 +13,18 @@ const KeyReply = Type.Object({ id: Type.String(), apiKey: Type.String({ descript
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
 
+  app.get('/me', {
+    schema: {
+      summary: 'Who this API key belongs to: role and tenant (the console shows only what the role may use)',
+      tags: ['users'],
+      response: { 200: Type.Object({ userId: Type.Union([Type.String(), Type.Null()]), tenantId: Type.Union([Type.String(), Type.Null()]), role: Type.String(), actor: Type.String(), name: Type.Union([Type.String(), Type.Null()]) }), ...errorReplies }
+    }
+  }, async (request) => {
+    const { userId, tenantId, role, actor } = request.principal
+    const user = userId === null ? null : await findUser(db, userId, tenantId)
+    return { userId, tenantId, role, actor, name: user?.name ?? null }
+  })
+
   app.post('/users', {
     schema: {
       summary: 'Create a user and its API key',

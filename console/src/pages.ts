@@ -1,0 +1,28 @@
+// Which pages each role sees: the same split as the API's role checks, so a page never offers
+// what its user would be refused. Controllers' pages (requests, audit) are not an agent's.
+import type { FunctionComponent } from 'preact'
+import type { Me } from './api.js'
+import { AuditPage } from './pages/audit.js'
+import { CallsPage } from './pages/calls.js'
+import { CampaignsPage } from './pages/campaigns.js'
+import { DsrPage } from './pages/dsr.js'
+import { FlowsPage } from './pages/flows.js'
+import { SuppressionPage } from './pages/suppression.js'
+
+export interface PageProps { me: Me, route: string[] }
+type Role = Me['role']
+
+interface Page { id: string, title: string, roles: Role[], component: FunctionComponent<PageProps> }
+
+const PAGES: Page[] = [
+  { id: 'flows', title: 'Flows', roles: ['ops'], component: FlowsPage },
+  { id: 'campaigns', title: 'Campaigns', roles: ['ops', 'controller'], component: CampaignsPage },
+  { id: 'calls', title: 'Calls', roles: ['agent', 'controller'], component: CallsPage },
+  { id: 'suppression', title: 'Suppression', roles: ['ops', 'agent', 'controller'], component: SuppressionPage },
+  { id: 'dsr', title: 'Data-subject requests', roles: ['controller'], component: DsrPage },
+  { id: 'audit', title: 'Audit log', roles: ['controller'], component: AuditPage }
+]
+
+export function pagesFor (role: Role): Page[] {
+  return PAGES.filter((p) => role === 'admin' || p.roles.includes(role))
+}

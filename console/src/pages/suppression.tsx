@@ -1,0 +1,68 @@
+import { useState } from 'preact/hooks'
+import { api, query, uploadCsv } from '../api.js'
+import type { PageProps } from '../pages.js'
+
+interface Status { number: string, suppressed: boolean, since: string | null, entries: Array<{ source: string, reason: string | null, createdAt: string }> }
+interface ImportResult { lines: number, added: number, alreadyPresent: number, invalid: number, invalidLines: number[] }
+
+export function SuppressionPage ({ me }: PageProps) {
+  const [number, setNumber] = useState('')
+  const [reason, setReason] = useState('')
+  const [status, setStatus] = useState<Status | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const canRemove = me.role !== 'agent'
+  const run = (what: () => Promise<Status>) => async (e?: Event) => {
+    e?.preventDefault()
+    setError(null)
+    try { setStatus(await what()) } catch (err) { setError((err as Error).message); setStatus(null) }
+  }
+  const check = run(() => api<Status>('GET', '/suppressions' + query({ number: number.trim() })))
+  const add = run(() => api<Status>('POST', '/suppressions', { number: number.trim(), ...(reason.trim() !== '' ? { reason: reason.trim() } : {}) }))
+  const remove = run(() => api<Status>('DELETE', '/suppressions' + query({ number: number.trim(), reason: reason.trim() })))
+  return (
+    <section>
+      <h2>Suppression list</h2>
+      <form class="row" onSubmit={check}>
+        <label>Number <input name="number" required placeholder="+447700900123" value={number} onInput={(e) => setNumber(e.currentTarget.value)} /></label>
+        <label>Reason <input name="reason" placeholder="asked by e-mail on …" value={reason} onInput={(e) => setReason(e.currentTarget.value)} /></label>
+        <button type="submit">Check</button>
+        <button type="button" onClick={() => add()}>Add</button>
+        {canRemove && <button type="button" onClick={() => remove()}>Remove</button>}
+      </form>
+      {error !== null && <p class="error" role="alert">{error}</p>}
+      {status !== null && (
+        <div data-testid="suppression-status" data-suppressed={String(status.suppressed)}>
+          <p><strong>{status.number}</strong> is {status.suppressed ? `suppressed since ${new Date(status.since!).toLocaleString()}` : 'not suppressed'}.</p>
+          <ul>{status.entries.map((e, i) => <li key={i}>{e.source}{e.reason !== null ? `: ${e.reason}` : ''} ({new Date(e.createdAt).toLocaleString()})</li>)}</ul>
+        </div>
+      )}
+      {canRemove && <Import />}
+    </section>
+  )
+}
+
+function Import () {
+  const [file, setFile] = useState<File | null>(null)
+  const [progress, setProgress] = useState<{ sent: number, total: number } | null>(null)
+  const [result, setResult] = useState<ImportResult | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const start = async (e: Event) => {
+    e.preventDefault()
+    if (file === null) return
+    setError(null); setResult(null); setProgress({ sent: 0, total: file.size })
+    try {
+      setResult(await uploadCsv<ImportResult>('/suppressions/import', file, (sent, total) => setProgress({ sent, total })))
+    } catch (err) { setError((err as Error).message) }
+  }
+  return (
+    <form class="import" onSubmit={start}>
+      <h3>Import a CSV</h3>
+      <p class="muted">One number per line (or in the first column), in international form.</p>
+      <input type="file" name="csv" accept=".csv,text/csv" onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
+      <button type="submit" disabled={file === null}>Import</button>
+      {progress !== null && <progress data-testid="import-progress" max={progress.total} value={progress.sent}>{Math.round(100 * progress.sent / Math.max(1, progress.total))}%</progress>}
+      {result !== null && <p data-testid="import-result">{result.lines} lines: {result.added} added, {result.alreadyPresent} already there, {result.invalid} invalid{result.invalid > 0 ? ` (lines ${result.invalidLines.slice(0, 20).join(', ')})` : ''}.</p>}
+      {error !== null && <p class="error" role="alert">{error}</p>}
+    </form>
+  )
+}
