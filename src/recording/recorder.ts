@@ -1,9 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { readdir, stat, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { TenantKeys } from '../crypto/tenant-keys.js'
@@ -13,6 +11,7 @@ import { isRestricted } from '../db/dsr.js'
 import { callForRecording, controlsSince, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
 import { RETENTION_TAG } from '../storage/lifecycle.js'
 import type { ObjectStore } from '../storage/object-store.js'
+import { uploadFile } from '../storage/upload-file.js'
 import { LiveRecording } from './live-recording.js'
 import { findOrphans, recoverOrphan } from './recovery.js'
 
@@ -153,21 +152,7 @@ export function createRecorder (deps: RecorderDeps) {
       if (row === null) return false
       try {
         const size = (await stat(file)).size
-        // lib-storage streams the file in parts; on failure it aborts the multipart upload, so
-        // no partial object is ever visible.
-        await new Upload({
-          client: store.client,
-          params: {
-            Bucket: row.bucket,
-            Key: row.key,
-            Body: createReadStream(file),
-            ContentType: 'application/octet-stream',
-            ...(deps.sseKmsKeyId !== null ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: deps.sseKmsKeyId } : {})
-          },
-          queueSize: 2,
-          partSize: 8 * 1024 * 1024,
-          leavePartsOnError: false
-        }).done()
+        await uploadFile(store, { bucket: row.bucket, key: row.key, file, sseKmsKeyId: deps.sseKmsKeyId })
         const call = await callForRecording(tx, row.callSid)
         const days = call?.retention?.recordingsDays ?? 0
         // Tagged after the upload: the lifecycle rule of this retention window expires it in S3 too.
