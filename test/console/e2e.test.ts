@@ -1,0 +1,246 @@
+// The console end to end: headless Chromium (Debian's, driven by playwright-core) against the
+// real server listening on 127.0.0.1, with its real database and S3-protocol store. Each page
+// is saved as a screenshot in test/output/console/ (not committed).
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import type { AddressInfo } from 'node:net'
+import { chromium } from 'playwright-core'
+import t from 'tap'
+import { defaultConsoleDir } from '../../src/routes/console.js'
+import { admin, tempDir } from '../helper.js'
+import { definition, recordCall, setup, wav } from '../media-helpers.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const SHOTS = fileURLToPath(new URL('../output/console/', import.meta.url))
+const CALLER = '+447700900123'
+const SECONDS = 2
+
+// The slice of the DOM's HTMLAudioElement the test reads (the test code is type-checked without DOM types).
+interface AudioElement { readyState: number, duration: number, error: { code: number, message: string } | null, addEventListener (type: string, fn: () => void): void }
+
+// npm ci/install build the console (the "prepare" script); a checkout that skipped it is built here.
+if (!existsSync(`${defaultConsoleDir}/index.html`)) {
+  const vite = createRequire(import.meta.url).resolve('vite/bin/vite.js')
+  execFileSync(process.execPath, [vite, 'build', '--config', fileURLToPath(new URL('../../console/vite.config.ts', import.meta.url))], { stdio: 'inherit' })
+}
+
+t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, async (t) => {
+  const { app, tenantId } = await setup(t)
+  const key = async (role: string) => (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role, name: `Pat ${role}`, email: `${role}@acme.test` } })).json().apiKey as string
+  const opsKey = await key('ops')
+  const controllerKey = await key('controller')
+  const agentKey = await key('agent')
+  // A consenting caller's call, recorded through the real media pipeline into encrypted storage.
+  const recorded = await recordCall(app, CALLER, SECONDS)
+  const campaign = (await app.inject({ method: 'GET', url: '/api/campaigns', headers: { authorization: `Bearer ${opsKey}` } })).json()[0]
+
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+
+  const context = await chromium.launchPersistentContext(tempDir(t, 'callgate-chromium-'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    // Without the background-networking flags Chromium reaches for Google's services, which this closed network refuses.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1360, height: 900 }
+  })
+  t.teardown(() => context.close())
+  const page = context.pages()[0] ?? await context.newPage()
+  page.setDefaultTimeout(15_000)
+  const pageErrors: string[] = []
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  const urls: string[] = []
+  page.on('request', (req) => urls.push(req.url()))
+  mkdirSync(SHOTS, { recursive: true })
+  const shot = (name: string) => page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true })
+
+  const signIn = async (apiKey: string, role: string) => {
+    await page.goto(`${base}/console`)
+    await page.fill('input[name=apiKey]', apiKey)
+    await page.click('button[type=submit]')
+    await page.waitForSelector(`[data-testid=role]:text-is("${role}")`)
+  }
+  const signOut = async () => {
+    await page.click('text=Sign out')
+    await page.waitForSelector('input[name=apiKey]')
+  }
+  const nav = async () => page.$$eval('nav a[data-page]', (links) => links.map((a) => a.getAttribute('data-page')))
+
+  await page.goto(`${base}/console`)
+  await page.waitForSelector('input[name=apiKey]')
+  await shot('01-sign-in')
+  await page.fill('input[name=apiKey]', 'not-a-key')
+  await page.click('button[type=submit]')
+  t.match(await page.textContent('[role=alert]'), /not accepted/, 'a wrong key is refused')
+
+  t.test('ops: a flow with a problem flagged at its node, fixed, published and simulated', async (t) => {
+    await signIn(opsKey, 'ops')
+    t.same(await nav(), ['flows', 'campaigns', 'suppression'])
+    t.equal(await page.evaluate('sessionStorage.getItem("callgate.apiKey")'), opsKey, 'the key is in sessionStorage')
+    await page.waitForSelector('tr[data-flow="R"]')
+    await shot('02-flows')
+
+    await page.fill('form[data-form=new-flow] input[name=name]', 'Console flow')
+    await page.selectOption('form[data-form=new-flow] select[name=campaignId]', campaign.id)
+    await page.click('form[data-form=new-flow] button[type=submit]')
+    await page.waitForSelector('textarea.json')
+    const flowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())?.[1]
+    t.ok(flowId, 'the editor opened the new flow')
+    t.equal(await page.textContent('[data-testid=published-version]'), 'not published')
+
+    // Greeting straight into the record node: recording without consent, and the consent node orphaned.
+    const broken = structuredClone(definition)
+    broken.nodes.welcome.next = 'record'
+    await page.fill('textarea.json', JSON.stringify(broken, null, 2))
+    await page.waitForSelector('[data-testid=validity]:text-is("2 problems")')
+    t.match(await page.textContent('li[data-node=record] .problem'), /recording without consent: the path hours → welcome → record/)
+    t.match(await page.textContent('li[data-node=consent] .problem'), /node "consent" is unreachable from start/)
+    t.equal(await page.locator('li[data-node=menu] .problem').count(), 0, 'nothing flagged at a node without a problem')
+    t.equal(await page.getAttribute('svg.graph g[data-node=record]', 'data-consent'), 'ungated', 'the graph marks the record node as reached without consent')
+    t.match(await page.getAttribute('svg.graph g[data-node=record]', 'class'), /flagged/)
+    t.ok(await page.isDisabled('text=Save as new version'), 'an invalid definition cannot be saved')
+    await shot('03-flow-problem')
+
+    await page.fill('textarea.json', JSON.stringify(definition, null, 2))
+    await page.waitForSelector('[data-testid=validity]:text-is("valid")')
+    t.equal(await page.locator('.nodes-panel .problem').count(), 0)
+    t.equal(await page.getAttribute('svg.graph g[data-node=record]', 'data-consent'), 'gated', 'fixed: the record node is behind consent')
+    t.equal(await page.locator('svg.graph g.edge.granted[data-from=consent][data-to=record]').count(), 1)
+    await page.click('text=Save as new version')
+    await page.waitForSelector('[data-testid=flow-message]:text-is("Saved as version 1.")')
+    await page.click('button:text-is("Publish v1")')
+    await page.waitForSelector('[data-testid=flow-message]:text-is("Published version 1.")')
+    t.equal(await page.textContent('[data-testid=published-version]'), 'version 1')
+    t.match(await page.textContent('tr[data-version="1"]'), /v1 \(live\)/)
+    const stored = (await app.inject({ method: 'GET', url: `/api/flows/${flowId}`, headers: { authorization: `Bearer ${opsKey}` } })).json()
+    t.equal(stored.publishedVersion, 1, 'the server has version 1 live')
+
+    // Tuesday 10:00 in London, inside the campaign's hours: consent, then 9 to opt out.
+    await page.fill('.simulator input[name=digits]', '1,9')
+    await page.fill('.simulator input[name=at]', '2026-11-24T10:00Z')
+    await page.click('.simulator button[type=submit]')
+    await page.waitForSelector('[data-testid=sim-path]')
+    t.equal(await page.textContent('[data-testid=sim-path]'), 'hours → welcome → consent → record → menu → optout → bye')
+    t.match(await page.textContent('li[data-request="1"] pre.twiml'), /<Start><Stream url="wss:\/\/voice\.callgate\.test\/twilio\/media"/)
+    t.match(await page.textContent('li[data-request="2"]'), /call ended/)
+    await shot('04-flow-published-and-simulated')
+
+    await page.click('nav a[data-page=campaigns]')
+    await page.click(`a[href="#/campaigns/${campaign.id}"]`)
+    await page.fill('input[name=holidays]', '2026-12-25, 2026-12-28')
+    await page.fill('textarea[name=lia-purpose]', 'Train staff on real calls.')
+    await page.fill('textarea[name=lia-necessity]', 'Notes miss what was said.')
+    await page.fill('textarea[name=lia-balancing]', 'Callers are asked first and may refuse.')
+    await page.selectOption('select[name=lawfulBasis]', 'legitimate_interest')
+    await page.click('text=Save campaign')
+    await page.waitForSelector('form.campaign [role=status]:text-is("Saved.")')
+    const saved = (await app.inject({ method: 'GET', url: `/api/campaigns/${campaign.id}`, headers: { authorization: `Bearer ${opsKey}` } })).json()
+    t.same(saved.holidays, ['2026-12-25', '2026-12-28'])
+    t.same(saved.lia, { purpose: 'Train staff on real calls.', necessity: 'Notes miss what was said.', balancing: 'Callers are asked first and may refuse.' })
+    t.equal(saved.lawfulBasis, 'legitimate_interest')
+    await shot('05-campaign')
+    await signOut()
+  })
+
+  t.test('controller: a call, its evidence and recording; suppression; an access request; the audit log', async (t) => {
+    await signIn(controllerKey, 'controller')
+    t.same(await nav(), ['campaigns', 'calls', 'suppression', 'dsr', 'audit'])
+    await page.click('nav a[data-page=calls]')
+    await page.fill('input[name=number]', CALLER)
+    await page.click('text=Search')
+    await page.waitForSelector(`tr[data-call="${recorded.callSid}"]`)
+    t.equal(await page.locator('table[data-testid=calls] tbody tr').count(), 1, 'the one call from that number')
+    await shot('06-calls')
+
+    await page.click(`tr[data-call="${recorded.callSid}"] a`)
+    await page.waitForSelector('[data-testid=timeline] li')
+    t.match(await page.textContent('[data-testid=timeline]'), /recording-started/)
+    t.match(await page.textContent('table[data-testid=consents]'), /granted/)
+    await page.click('text=Get a listening link')
+    const audio = page.locator(`[data-recording="${recorded.recordingId}"] audio`)
+    await audio.waitFor()
+    const src = await audio.getAttribute('src')
+    t.match(src, new RegExp(`^/recordings/${recorded.recordingId}\\?token=`), 'the signed link, fetched from this server')
+    // The browser decodes the WAV: its duration is what was recorded.
+    const duration = await audio.evaluate((el: AudioElement) => new Promise<number>((resolve, reject) => {
+      if (el.readyState >= 1) resolve(el.duration)
+      el.addEventListener('loadedmetadata', () => resolve(el.duration))
+      el.addEventListener('error', () => reject(new Error(`audio error ${el.error?.code}: ${el.error?.message}`)))
+    }))
+    t.ok(Math.abs(duration - SECONDS) < 0.05, `audio plays ${duration} s`)
+    const fetched = await page.evaluate(async (url) => {
+      const res = await fetch(url!)
+      return { status: res.status, type: res.headers.get('content-type'), bytes: Array.from(new Uint8Array(await res.arrayBuffer())) }
+    }, src)
+    const expected = wav(recorded.audio)
+    t.equal(fetched.status, 200)
+    t.equal(fetched.type, 'audio/wav')
+    t.equal(fetched.bytes.length, expected.length, `${expected.length} bytes`)
+    t.equal(createHash('sha256').update(Buffer.from(fetched.bytes)).digest('hex'), createHash('sha256').update(expected).digest('hex'), 'the decrypted recording, byte for byte')
+    await shot('07-call-detail')
+
+    await page.click('nav a[data-page=suppression]')
+    await page.fill('input[name=number]', '+447700900777')
+    await page.click('button:text-is("Check")')
+    await page.waitForSelector('[data-testid=suppression-status][data-suppressed=false]')
+    await page.fill('input[name=reason]', 'asked by letter')
+    await page.click('button:text-is("Add")')
+    await page.waitForSelector('[data-testid=suppression-status][data-suppressed=true]')
+    await page.reload()
+    await page.fill('input[name=number]', '+44 7700 900777')
+    await page.click('button:text-is("Check")')
+    await page.waitForSelector('[data-testid=suppression-status][data-suppressed=true]')
+    t.match(await page.textContent('[data-testid=suppression-status]'), /\+447700900777 is suppressed since[\s\S]*api: asked by letter/, 'found again, written another way')
+
+    await page.setInputFiles('input[name=csv]', { name: 'list.csv', mimeType: 'text/csv', buffer: Buffer.from('+447700900801\n+447700900802,from a letter\nnot a number\n+447700900777\n') })
+    await page.click('.import button[type=submit]')
+    await page.waitForSelector('[data-testid=import-result]')
+    // The number added by hand gets an entry from the import too: each source is kept apart.
+    t.equal(await page.textContent('[data-testid=import-result]'), '4 lines: 3 added, 0 already there, 1 invalid (lines 3).')
+    const bar = page.locator('[data-testid=import-progress]')
+    t.equal(await bar.getAttribute('value'), await bar.getAttribute('max'), 'the progress bar ends full')
+    const imported = (await app.inject({ method: 'GET', url: '/api/suppressions?number=%2B447700900802', headers: { authorization: `Bearer ${controllerKey}` } })).json()
+    t.equal(imported.suppressed, true, 'the imported number is on the list')
+    await shot('08-suppression')
+
+    await page.click('nav a[data-page=dsr]')
+    await page.selectOption('select[name=type]', 'access')
+    await page.fill('input[name=number]', CALLER)
+    await page.click('text=Run request')
+    await page.waitForSelector('article[data-dsr=access][data-status=completed]')
+    const summary = JSON.parse(await page.textContent('article[data-dsr=access] [data-testid=dsr-summary]') ?? '')
+    t.match(summary, { calls: 1, consents: 1, recordings: 1, suppressed: false })
+    t.ok(summary.events > 0, 'the call\'s events are counted')
+    await page.click('article[data-dsr=access] summary')
+    t.match(await page.textContent('article[data-dsr=access] details pre'), new RegExp(recorded.callSid), 'the export names the call')
+    await shot('09-dsr')
+
+    await page.click('nav a[data-page=audit]')
+    await page.waitForSelector('[data-testid=chain].ok')
+    t.match(await page.textContent('[data-testid=chain]'), /Hash chain verified: \d+ entries, unbroken\./)
+    for (const action of ['dsr.access', 'recording.fetch', 'recording.link', 'suppression.import', 'flow.publish']) {
+      t.ok(await page.locator(`tr[data-action="${action}"]`).count() > 0, `the log shows ${action}`)
+    }
+    await shot('10-audit')
+    await signOut()
+  })
+
+  t.test('agent: no controller pages', async (t) => {
+    await signIn(agentKey, 'agent')
+    t.same(await nav(), ['calls', 'suppression'])
+    await page.goto(`${base}/console#/dsr`)
+    await page.waitForSelector('main[data-page]')
+    t.equal(await page.getAttribute('main', 'data-page'), 'calls', 'a controller page by its address shows the agent\'s own first page')
+    t.equal(await page.locator('text=Get a listening link').count(), 0)
+    await shot('11-agent')
+  })
+
+  t.test('the key never travels in a URL; the page loads nothing from elsewhere', async (t) => {
+    for (const k of [opsKey, controllerKey, agentKey]) t.notOk(urls.some((u) => u.includes(k)), 'no request URL holds a key')
+    t.same(urls.filter((u) => !u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')), [], 'every request went to this server')
+    t.same(pageErrors, [], 'no script errors')
+  })
+})
