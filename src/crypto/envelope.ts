@@ -3,9 +3,15 @@ import {
   AlgorithmSuiteIdentifier,
   buildClient,
   CommitmentPolicy,
+  NodeAlgorithmSuite,
+  NodeDefaultCryptographicMaterialsManager,
   type KeyringNode,
   type MessageHeader
 } from '@aws-crypto/client-node'
+// The two halves of the SDK's own encryptStream (client-node 5.0.2, pinned by the lockfile):
+// the message header and one frame. See FrameSealer for why they are used without the stream.
+import { getEncryptionInfo } from '@aws-crypto/encrypt-node/build/main/src/encrypt_stream.js'
+import { getEncryptFrame } from '@aws-crypto/encrypt-node/build/main/src/framed_encrypt_stream.js'
 
 // Key commitment on both sides: a message can only ever decrypt to one plaintext.
 const client = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
@@ -80,6 +86,48 @@ export function encryptStream (keyring: KeyringNode, context: RecordingContext):
     encryptionContext: encryptionContextOf(context),
     frameLength: FRAME_LENGTH
   })
+}
+
+/**
+ * The same message encryptStream writes, made a frame at a time by the caller: the SDK's header
+ * and frame functions (key derivation, commitment, IVs, AAD, serialisation all stay the SDK's),
+ * without its stream stack. That stack (duplexify, two transforms, a pipeline, a setImmediate per
+ * chunk) costs ~28 KiB of heap per open message and, under load, holds tens of KiB of
+ * plaintext queued per stream; a live recording only ever needs one frame at a time.
+ */
+export interface FrameSealer {
+  /** The message header and its authentication: the first bytes of the message. */
+  readonly header: Buffer[]
+  /**
+   * The next frame: a regular one from exactly FRAME_LENGTH bytes of plaintext, or the final one
+   * from at most that many (possibly none). The content is copied; the caller may reuse it.
+   */
+  seal (content: Buffer, final: boolean): Buffer[]
+  /** Zeroes the data key; call once the message is complete or abandoned. */
+  dispose (): void
+}
+
+export async function openSealer (keyring: KeyringNode, context: RecordingContext): Promise<FrameSealer> {
+  const material = await new NodeDefaultCryptographicMaterialsManager(keyring).getEncryptionMaterials({
+    suite: new NodeAlgorithmSuite(SUITE_ID),
+    encryptionContext: encryptionContextOf(context),
+    commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+  })
+  const { getCipher, messageHeader, rawHeader, dispose } = getEncryptionInfo(material, FRAME_LENGTH)
+  let sequenceNumber = 1
+  let ended = false
+  return {
+    header: rawHeader.map((part) => Buffer.from(part.buffer, part.byteOffset, part.byteLength)),
+    seal (content, final) {
+      if (ended) throw new Error('FrameSealer: the final frame was already sealed')
+      ended = final
+      const { cipher, bodyHeader } = getEncryptFrame({ pendingFrame: { content: [content], contentLength: content.length, sequenceNumber: sequenceNumber++ }, messageHeader, getCipher, isFinalFrame: final, suite: material.suite })
+      const body = cipher.update(content)
+      const tail = cipher.final()
+      return tail.length > 0 ? [bodyHeader, body, tail, cipher.getAuthTag()] : [bodyHeader, body, cipher.getAuthTag()]
+    },
+    dispose
+  }
 }
 
 /**
