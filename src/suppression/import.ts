@@ -5,7 +5,7 @@ import { addSuppressions, type SuppressionSource } from '../db/suppressions.js'
 import { normalizeNumber } from '../privacy/phone.js'
 import { hashNumber } from '../privacy/number-hash.js'
 
-const BATCH = 1000
+const BATCH = 5000
 const MAX_INVALID_LINES = 100
 
 export interface ImportResult { lines: number, added: number, alreadyPresent: number, invalid: number, invalidLines: number[] }

@@ -20,6 +20,8 @@ const Status = Type.Object({
   since: Type.Union([Type.String(), Type.Null()]),
   entries: Type.Array(Type.Object({ source: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String() }))
 })
+// Numbers per database round trip when screening a CSV list.
+const SCREEN_BATCH = 5000
 const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Type.String(), Type.Null()]), callable: Type.Boolean(), reason: Type.Optional(Type.String()) })
 
 /** The suppression list: opt-outs from every channel, and national do-not-call registers. */
@@ -135,7 +137,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const input = line.split(',')[0]!.trim()
         if (input === '') continue
         batch.push(input)
-        if (batch.length >= 1000) {
+        if (batch.length >= SCREEN_BATCH) {
           yield out(await screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now))
           batch = []
         }
