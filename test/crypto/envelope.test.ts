@@ -6,7 +6,7 @@ import { Readable, Writable, type Duplex } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy } from '@aws-crypto/client-node'
 import t from 'tap'
-import { decryptStream, encryptionContextOf, encryptStream, EnvelopeContextError, type RecordingContext } from '../../src/crypto/envelope.js'
+import { decryptStream, encryptionContextOf, encryptStream, EnvelopeContextError, FINAL_FRAME_MARK, FRAME_BYTES, FRAME_LENGTH, headerLength, openSealer, type RecordingContext } from '../../src/crypto/envelope.js'
 import { createKeyring, type KeyringOptions } from '../../src/crypto/keyring.js'
 import { fakeKms } from '../fake-kms.js'
 
@@ -225,4 +225,36 @@ t.test('KMS keyring: data keys come from the configured endpoint, bound to the r
 
   const local = await createKeyring({ kms: NO_KMS, dataDir: tempDir(t) })
   await t.rejects(run(ciphertext, decryptStream(local.keyring, CONTEXT)), 'the local keyring cannot unwrap a KMS data key')
+})
+
+t.test('the frame sealer writes the message encryptStream writes, frame by frame', async (t) => {
+  const { keyring } = await createKeyring({ kms: NO_KMS, dataDir: tempDir(t) })
+  // Whole frames, an empty final frame, and a partial one.
+  for (const bytes of [0, FRAME_LENGTH * 3, FRAME_LENGTH * 5 + 1234]) {
+    const plaintext = muLawLike(bytes, bytes + 1)
+    const sealer = await openSealer(keyring, CONTEXT)
+    const parts: Buffer[] = [...sealer.header]
+    const frame = Buffer.alloc(FRAME_LENGTH)
+    let at = 0
+    for (; at + FRAME_LENGTH <= plaintext.length; at += FRAME_LENGTH) {
+      // The same buffer each time, as the live recording reuses it: sealing must copy.
+      plaintext.copy(frame, 0, at, at + FRAME_LENGTH)
+      parts.push(...sealer.seal(frame, false))
+      frame.fill(0)
+    }
+    parts.push(...sealer.seal(plaintext.subarray(at), true))
+    t.throws(() => sealer.seal(Buffer.alloc(0), true), 'nothing is sealed after the final frame')
+    sealer.dispose()
+    const message = Buffer.concat(parts)
+    const reference = await run(plaintext, encryptStream(keyring, CONTEXT))
+    t.equal(message.length, reference.length, `${bytes} B: the same length as the SDK stream's message`)
+    const head = headerLength(message)
+    t.equal(head, headerLength(reference), 'the same header layout')
+    const whole = Math.floor(bytes / FRAME_LENGTH)
+    t.equal(message.readUInt32BE(head! + whole * FRAME_BYTES), FINAL_FRAME_MARK, 'the final frame follows the whole ones')
+    t.notOk(bytes > 0 && sharesPlaintextBlock(plaintext, message), 'no plaintext run survives in the ciphertext')
+    const decrypted = await run(message, decryptStream(keyring, CONTEXT))
+    t.equal(sha256(decrypted), sha256(plaintext), `${bytes} B decrypt with the SDK to the plaintext`)
+    await t.rejects(run(message, decryptStream(keyring, { ...CONTEXT, recordingId: 'rec-43' })), EnvelopeContextError, 'bound to its recording')
+  }
 })
