@@ -95,6 +95,18 @@ function layout (g: FlowGraph): Map<string, { x: number, y: number }> {
   return pos
 }
 
+/** Edges between the same two nodes drawn once, their labels joined ("1, no input"). */
+function parallel (edges: GraphEdge[]): GraphEdge[] {
+  const merged = new Map<string, GraphEdge>()
+  for (const e of edges) {
+    const key = `${e.from}\u0000${e.to}`
+    const seen = merged.get(key)
+    if (seen === undefined) merged.set(key, { ...e })
+    else merged.set(key, { ...seen, label: [seen.label, e.label].filter((l) => l !== '').join(', '), ...(seen.consent === e.consent ? {} : { consent: false }) })
+  }
+  return [...merged.values()]
+}
+
 export function FlowGraphView ({ graph, flagged }: { graph: FlowGraph, flagged: Set<string> }) {
   const pos = layout(graph)
   const width = Math.max(200, ...[...pos.values()].map((p) => p.x + W + 10))
@@ -104,17 +116,27 @@ export function FlowGraphView ({ graph, flagged }: { graph: FlowGraph, flagged: 
       <defs>
         <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" /></marker>
       </defs>
-      {graph.edges.map((e, i) => {
+      {parallel(graph.edges).map((e, i) => {
         const a = pos.get(e.from)
         const b = pos.get(e.to)
         if (a === undefined || b === undefined) return null
         const x1 = a.x + W / 2; const y1 = a.y + H; const x2 = b.x + W / 2; const y2 = b.y
-        // An edge back up (a loop) curves round the side so it does not run through the nodes.
-        const d = y2 > y1 ? `M ${x1} ${y1} L ${x2} ${y2}` : `M ${a.x + W} ${a.y + H / 2} C ${a.x + W + 60} ${a.y + H / 2}, ${b.x + W + 60} ${b.y + H / 2}, ${b.x + W} ${b.y + H / 2}`
+        const down = y2 > y1
+        // An edge back up (a loop) curves round the right so it does not run through the nodes.
+        const bend = Math.max(a.x, b.x) + W + 60
+        // Neighbours in one layer: a straight line between their facing sides.
+        const side = a.y === b.y && a.x !== b.x
+        const [sx, tx] = a.x < b.x ? [a.x + W, b.x] : [a.x, b.x + W]
+        const d = down
+          ? `M ${x1} ${y1} L ${x2} ${y2}`
+          : side
+            ? `M ${sx} ${a.y + H / 2} L ${tx} ${b.y + H / 2}`
+            : `M ${a.x + W} ${a.y + H / 2} C ${bend} ${a.y + H / 2}, ${bend} ${b.y + H / 2}, ${b.x + W} ${b.y + H / 2}`
+        const [lx, ly] = down ? [x1 + (x2 - x1) * 0.35 + 4, y1 + (y2 - y1) * 0.35] : side ? [(sx + tx) / 2 - 8, a.y + H / 2 - 4] : [bend - 12, (a.y + b.y + H) / 2]
         return (
           <g key={i} class={`edge${e.consent === true ? ' granted' : ''}`} data-from={e.from} data-to={e.to}>
             <path d={d} marker-end="url(#arrow)" />
-            {e.label !== '' && <text x={(x1 + x2) / 2 + 4} y={(y1 + y2) / 2}>{e.label}</text>}
+            {e.label !== '' && <text x={lx} y={ly}>{e.label}</text>}
           </g>
         )
       })}
