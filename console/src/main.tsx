@@ -38,6 +38,7 @@ function App () {
         </div>
       </nav>
       <main data-page={page.id}>
+        {me.role === 'admin' && <p class="warn">Signed in with the admin token, which belongs to no tenant: pages that act in one tenant (suppression, requests, audit) answer that a tenant is required. Use a tenant user's key for those.</p>}
         <Page me={me} route={route.slice(1)} />
       </main>
     </div>

@@ -48,6 +48,8 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     viewport: { width: 1360, height: 900 }
   })
   t.teardown(() => context.close())
+  // The page's CSP allows only this server: any violation (an inline script, a remote font…) is recorded.
+  await context.addInitScript('window.__cspViolations = []; document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI))')
   const page = context.pages()[0] ?? await context.newPage()
   page.setDefaultTimeout(15_000)
   const pageErrors: string[] = []
@@ -242,5 +244,8 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     for (const k of [opsKey, controllerKey, agentKey]) t.notOk(urls.some((u) => u.includes(k)), 'no request URL holds a key')
     t.same(urls.filter((u) => !u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')), [], 'every request went to this server')
     t.same(pageErrors, [], 'no script errors')
+    t.same(await page.evaluate('window.__cspViolations'), [], 'nothing the content security policy had to block')
+    const headers = (await page.goto(`${base}/console`))!.headers()
+    t.match(headers['content-security-policy'], /default-src 'self'/)
   })
 })
