@@ -1,20 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
-import type { Db } from '../db/client.js'
+import type { Db, RawQuery, RawSql } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
-import { appendEvents, endCall, insertCall, lockCall, saveCallState, setCallStatus, type LockedCall } from '../db/calls.js'
-import { routeForNumber } from '../db/numbers.js'
+import { appendEvents, endCall, insertCall, insertCallRaw, lockCall, lockCallRaw, saveCallState, setCallStatus, writeStepRaw, type LockedCall, type NewCall } from '../db/calls.js'
+import type { FlowVersionCache } from '../db/flows.js'
+import { routeForCall, routeForNumber } from '../db/numbers.js'
 import { expireStreamTokens } from '../db/recordings.js'
-import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
+import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowDefinition, type FlowInput, type StepResult } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
 import { emptyTwiml, forwardOrApologise, hangupTwiml } from '../twilio/twiml.js'
 import { flowUrl, streamUrl } from '../twilio/urls.js'
-import { persistLateStep, persistStep } from './persist-step.js'
+import { persistLateStep, persistStep, stepWrite } from './persist-step.js'
 import { nextStep, repeatOf } from './replay.js'
 
 export interface CallStepDeps {
   db: Db
+  /** The hot path's SQL (see startCall). */
+  raw: RawSql
+  definitions: FlowVersionCache
   clock: Clock
   log: FastifyBaseLogger
   publicUrl: string
@@ -26,8 +30,55 @@ export interface CallStepDeps {
 const E164 = /^\+[1-9][0-9]{7,14}$/
 const TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled'])
 
-/** POST /twilio/voice: a call starts (inbound, or an outbound call answered). */
+/**
+ * POST /twilio/voice: a call starts (inbound, or an outbound call answered).
+ *
+ * Two paths with the same outcome. The usual one (a number with a published flow, a step that
+ * stores events, consent or a stream token) is four round trips: the number's route, then one
+ * transaction that inserts the call (which locks its row), runs the start node and writes the
+ * step in one statement. Anything else, and any failure of that write, takes the general path
+ * (startCallGeneral), which is the reference: it knows about opt-outs, offboarding, ended
+ * campaigns and storing what it can when consent or an opt-out cannot be stored.
+ */
 export async function startCall (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
+  const inbound = !p.direction.startsWith('outbound')
+  const local = inbound ? p.to : p.from
+  const remote = (inbound ? p.from : p.to).trim()
+  const route = await routeForCall(deps.raw.query, local)
+  if (route === null || route.offboardingSince !== null || route.publishedVersion === null) return await startCallGeneral(deps, p)
+  const { campaign } = route
+  const now = deps.clock.now()
+  if (campaign.endsAt !== null && now >= campaign.endsAt) return await startCallGeneral(deps, p)
+  const definition = await deps.definitions(deps.raw.query, route.flowId, route.publishedVersion) as FlowDefinition | null
+  if (definition === null) return await startCallGeneral(deps, p)
+  deps.rememberSwitchboard(local, campaign.switchboard)
+  const call: NewCall = {
+    tenantId: route.tenantId,
+    callSid: p.callSid,
+    direction: inbound ? 'inbound' : 'outbound',
+    campaignId: campaign.id,
+    flowId: route.flowId,
+    flowVersion: route.publishedVersion,
+    remoteHash: hashNumber(deps.numberHashKey, remote),
+    remoteNumber: campaign.storeCallerNumber ? remote : null,
+    remoteWithheld: !E164.test(remote),
+    localNumber: local,
+    status: 'in-progress',
+    state: initialCallState(),
+    startedAt: now
+  }
+  const answer = await fastPath(deps, async (q) => {
+    const id = await insertCallRaw(q, call)
+    // Inserted: this transaction holds the new row's lock. Already there: Twilio's retry.
+    const locked: LockedCall | null = id !== null
+      ? { ...call, id, stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard } }
+      : await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
+    return await fastStep(deps, q, p.callSid, locked, { kind: 'start' }, undefined, now)
+  })
+  return answer ?? await startCallGeneral(deps, p)
+}
+
+async function startCallGeneral (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
   const inbound = !p.direction.startsWith('outbound')
   const local = inbound ? p.to : p.from
   const remote = (inbound ? p.from : p.to).trim()
@@ -84,7 +135,59 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
  * `step` (absent in URLs of older versions) tells a retried request from a new one.
  */
 export async function continueCall (deps: CallStepDeps, p: { callSid: string, node: string, step?: number, digits?: string, dialStatus?: string }): Promise<string> {
-  return await runLocked(deps, p.callSid, { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) }, p.step)
+  const input: FlowInput = { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) }
+  // Three round trips on the usual path (lock, one write, commit); see startCall.
+  const answer = await fastPath(deps, async (q) => {
+    const call = await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
+    return await fastStep(deps, q, p.callSid, call, input, p.step, deps.clock.now())
+  })
+  return answer ?? await runLocked(deps, p.callSid, input, p.step)
+}
+
+/** Nothing was written: the step is for the general path. */
+const GENERAL = Symbol('general path')
+class FastWriteFailed extends Error {}
+
+/**
+ * Runs `fn` in a RawSql transaction. null: the general path must run the step, either because
+ * `fn` said so before writing anything, or because the step's write failed and was rolled back
+ * (the general path then stores what it still can, see persistDegraded). Other failures (the
+ * database unreachable) are thrown, as the general path would throw them too.
+ */
+async function fastPath (deps: CallStepDeps, fn: (q: RawQuery) => Promise<string | typeof GENERAL>): Promise<string | null> {
+  try {
+    const answer = await deps.raw.transaction(fn)
+    return answer === GENERAL ? null : answer
+  } catch (err) {
+    if (!(err instanceof FastWriteFailed)) throw err
+    deps.log.warn({ err: err.cause }, 'could not write the step in one statement: running it on the general path')
+    return null
+  }
+}
+
+const definitionsIn = (deps: CallStepDeps, q: RawQuery) => async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
+
+/** runLocked's usual case on RawSql; GENERAL for what only runLocked does (late steps, opt-outs). */
+async function fastStep (deps: CallStepDeps, q: RawQuery, callSid: string, call: LockedCall | null, input: FlowInput, step: number | undefined, now: Date): Promise<string | typeof GENERAL> {
+  if (call === null || call.definition === null || call.campaign === null) {
+    deps.log.warn({ callSid }, 'flow callback for an unknown call: apologised')
+    return apologyTwiml()
+  }
+  const repeat = repeatOf(call, input, step)
+  if (call.endedAt !== null && repeat === 'new') return GENERAL
+  if (repeat !== 'new') deps.log.info({ step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
+  if (call.endedAt !== null) return hangupTwiml()
+  if (repeat === 'last') return call.lastTwiml!
+  if (repeat === 'older') return emptyTwiml()
+  const result = runStep(call.definition, call.state, input, contextFor(deps, call, now))
+  const write = stepWrite(call, result)
+  if (write === null) return GENERAL
+  try {
+    await writeStepRaw(q, call, write, now)
+  } catch (err) {
+    throw new FastWriteFailed('step write failed', { cause: err })
+  }
+  return result.twiml
 }
 
 /** POST /twilio/status: idempotent; only the first terminal status ends the call. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { appendEvents, insertConsent, insertStreamToken, saveCallState, type EventRow, type LockedCall } from '../db/calls.js'
+import { appendEvents, insertConsent, insertStreamToken, saveCallState, type EventRow, type LockedCall, type StepWrite } from '../db/calls.js'
 import { addSuppression } from '../db/suppressions.js'
 import type { Executor } from '../db/executor.js'
 import type { FlowInput, StepResult } from '../flows/index.js'
@@ -92,4 +92,44 @@ export async function persistLateStep (tx: Executor, call: LockedCall, input: Fl
 
 async function suppressCaller (tx: Executor, call: LockedCall, at: Date): Promise<void> {
   await addSuppression(tx, { tenantId: call.tenantId, numberHash: call.remoteHash, source: 'ivr', reason: 'opted out in the IVR', callSid: call.callSid, at })
+}
+
+/**
+ * persistStep's writes as one statement's data (db/calls.ts writeStepRaw), or null for a step
+ * that opts the caller out: that one takes persistStep's path, which knows about suppressions.
+ */
+export function stepWrite (call: LockedCall, result: StepResult): StepWrite | null {
+  const write: StepWrite = {
+    events: [],
+    consents: [],
+    streamTokenHashes: [],
+    state: result.nextState,
+    status: result.nextState.ended ? 'ended' : 'in-progress',
+    step: nextStep(call),
+    twiml: result.twiml
+  }
+  for (const effect of result.effects) {
+    switch (effect.type) {
+      case 'logEvent':
+        write.events.push({ node: effect.node, input: effect.input ?? null, outcome: effect.outcome })
+        break
+      case 'recordConsent':
+        write.consents.push({ node: effect.node, prompt: effect.prompt, digits: effect.digits, decision: effect.decision, granted: effect.granted })
+        break
+      case 'startRecording':
+        write.streamTokenHashes.push(createHash('sha256').update(effect.token).digest('hex'))
+        break
+      case 'suppress':
+        return null
+      case 'stopRecording':
+      case 'dial':
+      case 'hangup':
+        break
+      default: {
+        const never: never = effect
+        throw new Error(`unknown effect ${JSON.stringify(never)}`)
+      }
+    }
+  }
+  return write
 }

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { CallState, FlowDefinition } from '../flows/index.js'
+import { rawDate, type RawQuery } from './client.js'
 import type { Executor } from './executor.js'
 import { callEvents, calls, campaigns, consents, flowVersions, recordings, streamTokens } from './schema.js'
 
@@ -165,4 +166,121 @@ export async function callDetail (db: Executor, callId: string) {
     consents: consentRows.map((x) => ({ decision: x.decision, granted: x.granted, method: x.method, node: x.node, prompt: x.prompt, digits: x.digits, flowVersion: x.flowVersion, attestedBy: x.attestedBy, at: x.at.toISOString() })),
     recordings: recordingRows.map((r) => ({ id: r.id, status: r.status, durationMs: r.durationMs, createdAt: r.createdAt.toISOString(), retainUntil: r.retainUntil?.toISOString() ?? null, legalHold: r.legalHold, truncated: r.truncated }))
   }
+}
+
+// ---- The webhook hot path: fixed SQL texts through RawSql (see client.ts), one statement per
+// write. They do what lockCall, insertCall, insertConsent, insertStreamToken, appendEvents and
+// saveCallState do together, in fewer round trips and without building queries per request.
+
+interface LockedRow {
+  id: string
+  tenant_id: string
+  call_sid: string
+  campaign_id: string | null
+  flow_id: string | null
+  flow_version: number | null
+  remote_hash: string
+  remote_number: string | null
+  remote_withheld: boolean
+  state: unknown
+  step_seq: number
+  last_step: number
+  last_twiml: string | null
+  ended_at: unknown
+  campaign_found: boolean | null
+  timezone: string | null
+  hours: unknown
+  holidays: unknown
+  switchboard: string | null
+}
+
+const LOCK_CALL = `select c.id, c.tenant_id, c.call_sid, c.campaign_id, c.flow_id, c.flow_version, c.remote_hash, c.remote_number,
+  c.remote_withheld, c.state, c.step_seq, c.last_step, c.last_twiml, c.ended_at,
+  ca.id is not null as campaign_found, ca.timezone, ca.hours, ca.holidays, ca.switchboard
+from calls c left join campaigns ca on ca.id = c.campaign_id
+where c.call_sid = $1::text
+for update of c`
+
+/**
+ * lockCall on RawSql. The flow definition comes from `definitionOf` (flow versions never change
+ * once saved, so it can be cached by flow id and version) instead of being read with every step.
+ */
+export async function lockCallRaw (q: RawQuery, callSid: string, definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>): Promise<LockedCall | null> {
+  const [row] = await q<LockedRow>(LOCK_CALL, [callSid])
+  if (row === undefined) return null
+  const definition = row.flow_id !== null && row.flow_version !== null ? await definitionOf(row.flow_id, row.flow_version) : null
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    callSid: row.call_sid,
+    campaignId: row.campaign_id,
+    flowId: row.flow_id,
+    flowVersion: row.flow_version,
+    remoteHash: row.remote_hash,
+    remoteNumber: row.remote_number,
+    remoteWithheld: row.remote_withheld,
+    state: row.state as CallState,
+    stepSeq: row.step_seq,
+    lastStep: row.last_step,
+    lastTwiml: row.last_twiml,
+    endedAt: rawDate(row.ended_at),
+    definition,
+    campaign: row.campaign_found === true
+      ? { timezone: row.timezone!, hours: row.hours as Record<string, [string, string][]>, holidays: row.holidays as string[], switchboard: row.switchboard }
+      : null
+  }
+}
+
+const INSERT_CALL = `insert into calls (tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
+  remote_withheld, local_number, status, state, started_at)
+values ($1::uuid, $2::text, $3::text, $4::uuid, $5::uuid, $6::int, $7::text, $8::text, $9::boolean, $10::text, $11::text, $12::text::jsonb, $13::text::timestamptz)
+on conflict (call_sid) do nothing
+returning id`
+
+/** insertCall on RawSql. Returns the new row's id, or null when the call was already there (a retry). */
+export async function insertCallRaw (q: RawQuery, call: NewCall): Promise<string | null> {
+  const [row] = await q<{ id: string }>(INSERT_CALL, [call.tenantId, call.callSid, call.direction, call.campaignId, call.flowId, call.flowVersion,
+    call.remoteHash, call.remoteNumber, call.remoteWithheld, call.localNumber, call.status, JSON.stringify(call.state), call.startedAt.toISOString()])
+  return row?.id ?? null
+}
+
+export interface ConsentRow { node: string, prompt: string, digits: string | null, decision: string, granted: boolean }
+
+export interface StepWrite {
+  events: EventRow[]
+  consents: ConsentRow[]
+  streamTokenHashes: string[]
+  state: CallState
+  status: string | null
+  step: number
+  twiml: string
+}
+
+// Data-modifying CTEs run to completion with the statement, all or nothing
+// (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING). The rows
+// arrive as jsonb arrays, so the text is the same whatever the step wrote and is prepared once.
+const WRITE_STEP = `with ev as (
+  insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
+  select $1::uuid, $2::uuid, e.seq, e.node, e.input, e.outcome, $3::text::timestamptz
+  from jsonb_to_recordset($4::text::jsonb) as e(seq int, node text, input text, outcome text)
+), co as (
+  insert into consents (tenant_id, call_id, call_sid, remote_hash, campaign_id, flow_id, flow_version, node, prompt, digits, decision, granted, method, at)
+  select $1::uuid, $2::uuid, $5::text, $6::text, $7::uuid, $8::uuid, $9::int, c.node, c.prompt, c.digits, c.decision, c.granted, 'ivr', $3::text::timestamptz
+  from jsonb_to_recordset($10::text::jsonb) as c(node text, prompt text, digits text, decision text, granted boolean)
+), tk as (
+  insert into stream_tokens (token_hash, tenant_id, call_sid, created_at)
+  select t.value, $1::uuid, $5::text, $3::text::timestamptz from jsonb_array_elements_text($11::text::jsonb) as t
+)
+update calls set state = $12::text::jsonb, step_seq = $13::int, status = coalesce($14::text, status), last_step = $15::int, last_twiml = $16::text
+where id = $2::uuid`
+
+/**
+ * One webhook step's writes in one statement: its events (numbered after the call's step_seq),
+ * consent evidence, stream tokens, and the new state with the answer kept for Twilio's retries.
+ */
+export async function writeStepRaw (q: RawQuery, call: Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq'>, w: StepWrite, at: Date): Promise<void> {
+  let seq = call.stepSeq
+  const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
+  await q(WRITE_STEP, [call.tenantId, call.id, at.toISOString(), JSON.stringify(events), call.callSid, call.remoteHash, call.campaignId, call.flowId, call.flowVersion,
+    JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes), JSON.stringify(w.state), seq, w.status, w.step, w.twiml])
 }

@@ -6,8 +6,26 @@ import * as schema from './schema.js'
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
 
+/** Parameterised SQL straight to the driver: rows as plain objects, column names as in the table. */
+export type RawQuery = <T = Record<string, unknown>>(text: string, params: unknown[]) => Promise<T[]>
+
+/**
+ * The webhook hot path's way in: fixed SQL texts, no query building, prepared once per connection
+ * on PostgreSQL. Results differ by driver in one respect: timestamps come back as Date (PGlite) or
+ * ISO strings (postgres.js, as drizzle configures it); jsonb is parsed by both. Pass jsonb and
+ * timestamps as text and cast them in the SQL.
+ */
+export interface RawSql {
+  query: RawQuery
+  transaction<T> (fn: (query: RawQuery) => Promise<T>): Promise<T>
+}
+
+/** A timestamp column read through RawSql, whichever driver answered. */
+export const rawDate = (v: unknown): Date | null => v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v))
+
 export interface Database {
   db: Db
+  raw: RawSql
   /** 'pglite' (embedded, one process) or 'postgres' (shared, many processes). */
   kind: 'pglite' | 'postgres'
   ping (): Promise<void>
@@ -51,6 +69,10 @@ async function openPglite (dir: string, template?: Blob): Promise<Database> {
   }
   return {
     db: db as unknown as Db,
+    raw: {
+      query: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
+      transaction: async (fn) => await client.transaction(async (tx) => await fn(async <T>(text: string, params: unknown[]) => (await tx.query<T>(text, params)).rows))
+    },
     kind: 'pglite',
     ping: async () => { await db.execute(sql`select 1`) },
     close: async () => { if (!client.closed) await client.close() },
@@ -75,8 +97,13 @@ async function openPostgres (url: string): Promise<Database> {
   } finally {
     await lock.end({ timeout: 1 })
   }
+  const unsafe = (sql: Pick<typeof client, 'unsafe'>) => async <T>(text: string, params: unknown[]) => await sql.unsafe(text, params as never[], { prepare: true }) as unknown as T[]
   return {
     db: db as unknown as Db,
+    raw: {
+      query: unsafe(client),
+      transaction: async <T>(fn: (query: RawQuery) => Promise<T>) => await client.begin(async (tx) => await fn(unsafe(tx))) as T
+    },
     kind: 'postgres',
     ping: async () => { await db.execute(sql`select 1`) },
     close: async () => { await client.end({ timeout: 5 }) }

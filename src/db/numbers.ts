@@ -1,4 +1,5 @@
 import { and, asc, eq } from 'drizzle-orm'
+import { rawDate, type RawQuery } from './client.js'
 import type { Executor } from './executor.js'
 import { campaigns, flows, flowVersions, numbers, tenants } from './schema.js'
 
@@ -53,4 +54,44 @@ export async function switchboardsByNumber (db: Executor): Promise<Map<string, s
 export async function callerIdFor (db: Executor, campaignId: string, flowId: string): Promise<string | null> {
   const rows = await db.select({ number: numbers.number, flowId: numbers.flowId }).from(numbers).where(eq(numbers.campaignId, campaignId)).orderBy(asc(numbers.number))
   return (rows.find((r) => r.flowId === flowId) ?? rows[0])?.number ?? null
+}
+
+export interface CallRoute {
+  tenantId: string
+  offboardingSince: Date | null
+  flowId: string
+  publishedVersion: number | null
+  campaign: { id: string, timezone: string, hours: Record<string, [string, string][]>, holidays: string[], switchboard: string | null, endsAt: Date | null, storeCallerNumber: boolean }
+}
+
+const ROUTE = `select n.tenant_id, t.offboarding_since, n.flow_id, f.published_version,
+  ca.id as campaign_id, ca.timezone, ca.hours, ca.holidays, ca.switchboard, ca.ends_at, ca.store_caller_number
+from numbers n
+join campaigns ca on ca.id = n.campaign_id
+join flows f on f.id = n.flow_id
+join tenants t on t.id = n.tenant_id
+where n.number = $1::text`
+
+/**
+ * routeForNumber for the voice webhook, on RawSql and without the definition: the caller takes
+ * it from the flow-version cache (db/flows.ts). The campaign is read on every call: it can change.
+ */
+export async function routeForCall (q: RawQuery, number: string): Promise<CallRoute | null> {
+  const [r] = await q<Record<string, unknown>>(ROUTE, [number])
+  if (r === undefined) return null
+  return {
+    tenantId: r.tenant_id as string,
+    offboardingSince: rawDate(r.offboarding_since),
+    flowId: r.flow_id as string,
+    publishedVersion: r.published_version as number | null,
+    campaign: {
+      id: r.campaign_id as string,
+      timezone: r.timezone as string,
+      hours: r.hours as Record<string, [string, string][]>,
+      holidays: r.holidays as string[],
+      switchboard: r.switchboard as string | null,
+      endsAt: rawDate(r.ends_at),
+      storeCallerNumber: r.store_caller_number as boolean
+    }
+  }
 }

@@ -53,16 +53,31 @@ function dateOfDayNumber(days: number): string {
   return new Date(days * 86_400_000).toISOString().slice(0, 10);
 }
 
+// Building an Intl.DateTimeFormat costs far more than formatting with one (it loads the zone's
+// rules), and a formatter is immutable: one per zone is kept. This holds no state of the engine's.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let format = formatters.get(timeZone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
+    // Zone names come from campaigns (validated, a few hundred exist): bounded all the same.
+    if (formatters.size >= 1000) formatters.clear();
+    formatters.set(timeZone, format);
+  }
+  return format;
+}
+
 function wallClock(now: Date, timeZone: string): WallClock {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-  }).formatToParts(now);
+  const parts = formatterFor(timeZone).formatToParts(now);
   const part = (type: Intl.DateTimeFormatPartTypes): number =>
     Number(parts.find((p) => p.type === type)?.value);
   const date = [

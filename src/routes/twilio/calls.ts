@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { callStatus, continueCall, startCall, type CallStepDeps } from '../../calls/call-steps.js'
+import { createFlowVersionCache } from '../../db/flows.js'
 import { emptyTwiml } from '../../twilio/twiml.js'
 import { FlowParamsSchema, FlowQuerySchema, StatusParamsSchema, TwimlReply, VoiceParamsSchema } from './schemas.js'
 
@@ -16,8 +17,11 @@ function callLog (request: FastifyRequest, callSid: string): FastifyBaseLogger {
 
 /** The voice webhooks: a call starts, a flow step finishes, the call's status changes. */
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const definitions = createFlowVersionCache()
   const deps = (log: CallStepDeps['log']): CallStepDeps => ({
     db: app.database.db,
+    raw: app.database.raw,
+    definitions,
     clock: app.clock,
     log,
     publicUrl: app.config.publicUrl,
