@@ -63,7 +63,8 @@ function CampaignForm ({ campaign, readOnly, onSaved }: { campaign: Campaign, re
       <fieldset disabled={readOnly}>
         <p class="muted">Timezone {campaign.timezone}</p>
         <h3>Opening hours</h3>
-        {DAYS.map((d) => <label key={d} class="inline">{d} <input name={`hours-${d}`} placeholder="09:00-17:30" value={hours[d]} onInput={(e) => setHours({ ...hours, [d]: e.currentTarget.value })} /></label>)}
+        {DAYS.map((d) => <label key={d} class="inline">{d} <input name={`hours-${d}`} placeholder="closed" value={hours[d]} onInput={(e) => setHours({ ...hours, [d]: e.currentTarget.value })} /></label>)}
+        <p class="muted">Each day: intervals such as 09:00-12:30, 13:30-17:30 (an end before its start runs overnight); empty is closed.</p>
         <label>Holidays (YYYY-MM-DD, comma-separated) <input name="holidays" value={holidays} onInput={(e) => setHolidays(e.currentTarget.value)} /></label>
         <label>Switchboard (E.164) <input name="switchboard" value={switchboard} onInput={(e) => setSwitchboard(e.currentTarget.value)} /></label>
         <h3>Retention (days)</h3>
