@@ -15,7 +15,7 @@
 // it to every socket: one write per stream per tick, no per-stream JSON or masking.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -64,6 +64,7 @@ const closeFrame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])
 const mediaMessages = (slot: number) => Buffer.concat((['inbound', 'outbound'] as const).map((track, t) =>
   wsFrame(`{"event":"media","sequenceNumber":"${2 + slot * 2 + t}","streamSid":"MZ","media":{"track":"${track}","chunk":"${slot + 1}","timestamp":"${slot * 20}","payload":"${encoded[t]![slot % 50]}"}}`)))
 
+const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
 const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -151,11 +152,17 @@ async function run (n: number): Promise<Result> {
       }
     }))
 
-    const rssOf = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]) * 1024
+    const statusOf = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]) * 1024
+    const rssOf = () => statusOf('VmRSS')
     const cpuOf = () => { const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) / 100 }
     // Measured once the calls exist and before any stream opens: what follows is the streams' cost.
     await sleep(1000)
     const baselineRss = rssOf()
+    // From here the kernel's high-water mark (VmHWM) catches every peak, even one between samples
+    // or while this process is starved: writing 5 to clear_refs resets it to the current RSS.
+    let hwm = true
+    try { writeFileSync(`/proc/${server.pid}/clear_refs`, '5') } catch { hwm = false }
+    progress(`N=${n}: ${n} calls consented; opening the streams`)
 
     const streamUrl = `ws://127.0.0.1:${port}/twilio/media`
     const signature = twilioSignature(TOKEN, streamUrl, {})
@@ -168,6 +175,7 @@ async function run (n: number): Promise<Result> {
     // Let every token check finish before audio starts, as Twilio's stream starts after <Start>.
     await sleep(2000)
 
+    progress(`N=${n}: streams open; sending audio`)
     let peakRss = rssOf()
     const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssOf()) }, 200)
     const cpuStart = cpuOf()
@@ -197,7 +205,8 @@ async function run (n: number): Promise<Result> {
     const cpu = cpuOf() - cpuStart
     const own = process.cpuUsage(ownCpuStart)
     clearInterval(sampler)
-    peakRss = Math.max(peakRss, rssOf())
+    peakRss = Math.max(peakRss, rssOf(), hwm ? statusOf('VmHWM') : 0)
+    progress(`N=${n}: audio sent; stopping the streams`)
     for (let i = 0; i < sockets.length; i++) {
       sockets[i]!.write(wsFrame(JSON.stringify({ event: 'stop', sequenceNumber: String(2 + SLOTS * 2), streamSid: 'MZ', stop: { accountSid: 'AC' + '0'.repeat(32), callSid: consented[i]!.sid } })))
       sockets[i]!.end(closeFrame)
@@ -262,7 +271,7 @@ async function decryptsIntact (dir: string, db: Db, row: typeof recordings.$infe
 
 const results: Result[] = []
 for (const n of COUNTS) {
-  process.stderr.write(`N=${n}: setting up, then ${SECONDS} s of audio…\n`)
+  progress(`N=${n}: setting up, then ${SECONDS} s of audio`)
   results.push(await run(n))
 }
 console.log(`\nmedia streams: ${SECONDS} s per call, both tracks, 20 ms frames in real time; server = one process (embedded PGlite + s3rver)`)
