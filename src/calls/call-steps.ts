@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db, RawQuery, RawSql } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
-import { appendEvents, endCall, insertCall, insertCallRaw, lockCall, lockCallRaw, saveCallState, setCallStatus, writeStepRaw, type LockedCall, type NewCall } from '../db/calls.js'
+import { appendEvents, endCall, insertCall, insertStartedCallRaw, lockCall, lockCallRaw, saveCallState, setCallStatus, writeStepRaw, type LockedCall, type NewCall } from '../db/calls.js'
 import type { FlowVersionCache } from '../db/flows.js'
 import { routeForCall, routeForNumber } from '../db/numbers.js'
 import { expireStreamTokens } from '../db/recordings.js'
@@ -34,9 +34,9 @@ const TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled'
  * POST /twilio/voice: a call starts (inbound, or an outbound call answered).
  *
  * Two paths with the same outcome. The usual one (a number with a published flow, a step that
- * stores events, consent or a stream token) is four round trips: the number's route, then one
- * transaction that inserts the call (which locks its row), runs the start node and writes the
- * step in one statement. Anything else, and any failure of that write, takes the general path
+ * stores events, consent or a stream token) is two round trips: the number's route, then the
+ * start node runs and one statement inserts the call with its first step's writes (see
+ * insertStartedCallRaw). Anything else, and any failure of that write, takes the general path
  * (startCallGeneral), which is the reference: it knows about opt-outs, offboarding, ended
  * campaigns and storing what it can when consent or an opt-out cannot be stored.
  */
@@ -67,12 +67,23 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
     state: initialCallState(),
     startedAt: now
   }
+  const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
+  const fresh: LockedCall = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
+  const result = runStep(definition, fresh.state, { kind: 'start' }, contextFor(deps, fresh, now))
+  const write = stepWrite(fresh, result)
+  if (write === null) return await startCallGeneral(deps, p)
+  // Two round trips: the route above, and one statement for the call and its first step.
+  let stored: string | null
+  try {
+    stored = await insertStartedCallRaw(deps.raw.query, call, write)
+  } catch (err) {
+    deps.log.warn({ err }, 'could not write the step in one statement: running it on the general path')
+    return await startCallGeneral(deps, p)
+  }
+  if (stored !== null) return result.twiml
+  // Twilio's retry of a start already stored: answered from the locked row like any repeat.
   const answer = await fastPath(deps, async (q) => {
-    const id = await insertCallRaw(q, call)
-    // Inserted: this transaction holds the new row's lock. Already there: Twilio's retry.
-    const locked: LockedCall | null = id !== null
-      ? { ...call, id, stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard } }
-      : await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
+    const locked = await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
     return await fastStep(deps, q, p.callSid, locked, { kind: 'start' }, undefined, now)
   })
   return answer ?? await startCallGeneral(deps, p)

@@ -231,19 +231,6 @@ export async function lockCallRaw (q: RawQuery, callSid: string, definitionOf: (
   }
 }
 
-const INSERT_CALL = `insert into calls (tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
-  remote_withheld, local_number, status, state, started_at)
-values ($1::uuid, $2::text, $3::text, $4::uuid, $5::uuid, $6::int, $7::text, $8::text, $9::boolean, $10::text, $11::text, $12::text::jsonb, $13::text::timestamptz)
-on conflict (call_sid) do nothing
-returning id`
-
-/** insertCall on RawSql. Returns the new row's id, or null when the call was already there (a retry). */
-export async function insertCallRaw (q: RawQuery, call: NewCall): Promise<string | null> {
-  const [row] = await q<{ id: string }>(INSERT_CALL, [call.tenantId, call.callSid, call.direction, call.campaignId, call.flowId, call.flowVersion,
-    call.remoteHash, call.remoteNumber, call.remoteWithheld, call.localNumber, call.status, JSON.stringify(call.state), call.startedAt.toISOString()])
-  return row?.id ?? null
-}
-
 export interface ConsentRow { node: string, prompt: string, digits: string | null, decision: string, granted: boolean }
 
 export interface StepWrite {
@@ -283,4 +270,39 @@ export async function writeStepRaw (q: RawQuery, call: Pick<LockedCall, 'id' | '
   const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
   await q(WRITE_STEP, [call.tenantId, call.id, at.toISOString(), JSON.stringify(events), call.callSid, call.remoteHash, call.campaignId, call.flowId, call.flowVersion,
     JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes), JSON.stringify(w.state), seq, w.status, w.step, w.twiml])
+}
+
+// The voice webhook's step on a new call: the row is inserted with the state the start node left
+// it in, with that step's events, consent and tokens, by one statement (so it commits on its own,
+// nobody can see the call before its first step is stored, and nothing is inserted for a call
+// that exists already — a retry — whose row the caller then locks as usual).
+const START_CALL = `with c as (
+  insert into calls (tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
+    remote_withheld, local_number, status, state, started_at, step_seq, last_step, last_twiml)
+  values ($1::uuid, $2::text, $3::text, $4::uuid, $5::uuid, $6::int, $7::text, $8::text, $9::boolean, $10::text, $11::text,
+    $12::text::jsonb, $13::text::timestamptz, $14::int, $15::int, $16::text)
+  on conflict (call_sid) do nothing
+  returning id
+), ev as (
+  insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
+  select $1::uuid, c.id, e.seq, e.node, e.input, e.outcome, $13::text::timestamptz
+  from c, jsonb_to_recordset($17::text::jsonb) as e(seq int, node text, input text, outcome text)
+), co as (
+  insert into consents (tenant_id, call_id, call_sid, remote_hash, campaign_id, flow_id, flow_version, node, prompt, digits, decision, granted, method, at)
+  select $1::uuid, c.id, $2::text, $7::text, $4::uuid, $5::uuid, $6::int, x.node, x.prompt, x.digits, x.decision, x.granted, 'ivr', $13::text::timestamptz
+  from c, jsonb_to_recordset($18::text::jsonb) as x(node text, prompt text, digits text, decision text, granted boolean)
+), tk as (
+  insert into stream_tokens (token_hash, tenant_id, call_sid, created_at)
+  select t.value, $1::uuid, $2::text, $13::text::timestamptz from c, jsonb_array_elements_text($19::text::jsonb) as t
+)
+select id from c`
+
+/** A new call and its first step's writes; null when the call exists already (nothing written). */
+export async function insertStartedCallRaw (q: RawQuery, call: NewCall, w: StepWrite): Promise<string | null> {
+  let seq = 0
+  const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
+  const [row] = await q<{ id: string }>(START_CALL, [call.tenantId, call.callSid, call.direction, call.campaignId, call.flowId, call.flowVersion,
+    call.remoteHash, call.remoteNumber, call.remoteWithheld, call.localNumber, w.status ?? call.status, JSON.stringify(w.state), call.startedAt.toISOString(),
+    seq, w.step, w.twiml, JSON.stringify(events), JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes)])
+  return row?.id ?? null
 }
