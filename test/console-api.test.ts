@@ -46,7 +46,8 @@ t.test('console API', async (t) => {
     t.ok(several.json().problems.length > 1, 'all problems, not the first')
 
     const good = await app.inject({ method: 'POST', url: '/api/flows/validate', headers: ops.headers, payload: { definition, campaignId } })
-    t.same(good.json(), { valid: true, problems: [], publishProblems: [] })
+    t.match(good.json(), { valid: true, problems: [], publishProblems: [] })
+    t.same(Object.keys(good.json()).sort(), ['graph', 'problems', 'publishProblems', 'valid'], 'nothing beyond the reply schema')
     // A campaign with no switchboard cannot take a flow that dials it.
     const bare = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: ops.headers, payload: { name: 'Bare', timezone: 'UTC', retention: { recordingsDays: 1, callLogDays: 1, redactAfterDays: 1 }, lawfulBasis: 'consent' } })).json().id
     const against = await app.inject({ method: 'POST', url: '/api/flows/validate', headers: ops.headers, payload: { definition, campaignId: bare } })
@@ -59,6 +60,38 @@ t.test('console API', async (t) => {
     t.equal((await app.inject({ method: 'POST', url: '/api/flows/validate', headers: ops.headers, payload: {} })).statusCode, 400)
     const versions = (await app.inject({ method: 'GET', url: `/api/flows/${flow.id}/versions`, headers: ops.headers })).json()
     t.equal(versions.length, 1, 'validating saved nothing')
+  })
+
+  t.test('POST /api/flows/validate answers the graph the server reads, for the console to draw', async (t) => {
+    const validate = async (def: unknown) => {
+      const res = await app.inject({ method: 'POST', url: '/api/flows/validate', headers: ops.headers, payload: { definition: def } })
+      t.equal(res.statusCode, 200)
+      return res.json()
+    }
+    const good = (await validate(definition)).graph
+    t.equal(good.start, 'hours')
+    t.same(good.nodes.map((n: { id: string }) => n.id), Object.keys(definition.nodes), 'every node, in definition order')
+    t.same(good.nodes.find((n: { id: string }) => n.id === 'record'), { id: 'record', type: 'record', consentOnEntry: true })
+    t.same(good.nodes.find((n: { id: string }) => n.id === 'menu'), { id: 'menu', type: 'menu', consentOnEntry: false }, 'reached by denied too')
+    t.same(good.edges.filter((e: { from: string }) => e.from === 'consent'), [
+      { from: 'consent', to: 'record', label: 'granted', grantsConsent: true },
+      { from: 'consent', to: 'menu', label: 'denied', grantsConsent: false },
+      { from: 'consent', to: 'menu', label: 'no input', grantsConsent: false }
+    ])
+    t.same(good.edges.filter((e: { from: string }) => e.from === 'menu').map((e: { label: string }) => e.label), ['1', '9', 'no input'])
+
+    // Invalid but readable: drawn, with the record node shown as reached without consent.
+    const bad = await validate(fixture('record-without-consent').flow)
+    t.equal(bad.valid, false)
+    t.same(bad.graph.nodes, [{ id: 'hello', type: 'say', consentOnEntry: false }, { id: 'rec', type: 'record', consentOnEntry: false }, { id: 'bye', type: 'hangup', consentOnEntry: false }])
+
+    // A node the server cannot read: no graph (the console keeps the last one).
+    const unreadable = structuredClone(definition)
+    unreadable.nodes.menu.options = 'sales'
+    const broken = await validate(unreadable)
+    t.equal(broken.valid, false)
+    t.equal(broken.graph, null)
+    t.equal((await validate('not a flow')).graph, null)
   })
 
   t.test('POST /api/flows/:id/simulate runs the engine in the flow\'s campaign at the given time', async (t) => {

@@ -67,6 +67,13 @@ export interface Me { userId: string | null, tenantId: string | null, role: 'adm
 export interface Flow { id: string, tenantId: string, campaignId: string, name: string, publishedVersion: number | null, createdAt: string }
 export interface VersionSummary { version: number, createdBy: string | null, createdAt: string, publishedAt: string | null, publishedBy: string | null }
 export interface Version extends VersionSummary { definition: unknown }
+/** The graph the server reads from a definition (POST /api/flows/validate): the console only draws it. */
+export interface FlowGraph {
+  start: string
+  nodes: Array<{ id: string, type: string, consentOnEntry: boolean | null }>
+  edges: Array<{ from: string, to: string, label: string, grantsConsent: boolean }>
+}
+export interface Validation { valid: boolean, problems: Problem[], publishProblems: Problem[], graph: FlowGraph | null }
 export interface Campaign {
   id: string
   name: string

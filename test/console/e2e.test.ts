@@ -106,6 +106,13 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     t.ok(await page.isDisabled('text=Save as new version'), 'an invalid definition cannot be saved')
     await shot('03-flow-problem')
 
+    // Mid-edit, a node the server cannot read: the last graph it could stays on screen, marked so.
+    const unreadable = structuredClone(broken)
+    unreadable.nodes.menu.options = 'sales'
+    await page.fill('textarea.json', JSON.stringify(unreadable, null, 2))
+    await page.waitForSelector('[data-testid=graph-stale]')
+    t.equal(await page.getAttribute('svg.graph g[data-node=record]', 'data-consent'), 'ungated', 'the last graph is still drawn')
+
     await page.fill('textarea.json', JSON.stringify(definition, null, 2))
     await page.waitForSelector('[data-testid=validity]:text-is("valid")')
     t.equal(await page.locator('.nodes-panel .problem').count(), 0)

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, ApiError, type Campaign, type Flow, type Problem, type Version, type VersionSummary } from '../api.js'
-import { FlowGraphView, readGraph } from '../flow-graph.js'
+import { api, ApiError, type Campaign, type Flow, type FlowGraph, type Problem, type Validation, type Version, type VersionSummary } from '../api.js'
+import { FlowGraphView } from '../flow-graph.js'
 import type { PageProps } from '../pages.js'
 import { go } from '../router.js'
 import { Simulator } from './simulator.js'
@@ -56,6 +56,13 @@ function FlowList () {
   )
 }
 
+/** Node ids and their written types, as the text has them (problems are listed under them). */
+function nodesWritten (def: unknown): Array<[string, string]> {
+  const nodes = (def as { nodes?: unknown } | null)?.nodes
+  if (nodes === null || typeof nodes !== 'object' || Array.isArray(nodes)) return []
+  return Object.entries(nodes).map(([id, node]) => [id, typeof (node as { type?: unknown } | null)?.type === 'string' ? (node as { type: string }).type : '?'])
+}
+
 /** "/nodes/menu~1x/options/1" → "menu/x"; null for problems about the flow as a whole. */
 function nodeOf (path: string): string | null {
   const m = /^\/nodes\/([^/]+)/.exec(path)
@@ -71,6 +78,9 @@ function FlowEditor ({ id }: { id: string }) {
   const [publishProblems, setPublishProblems] = useState<Problem[]>([])
   const [syntax, setSyntax] = useState<string | null>(null)
   const [checking, setChecking] = useState(false)
+  // The server's graph of the last definition it could read; kept while the text is mid-edit.
+  const [graph, setGraph] = useState<FlowGraph | null>(null)
+  const [graphStale, setGraphStale] = useState(false)
   const [message, setMessage] = useState<string | null>(null)
   const [error, setError] = useState<string | null>(null)
   const timer = useRef<number | undefined>(undefined)
@@ -97,19 +107,25 @@ function FlowEditor ({ id }: { id: string }) {
   }, [id])
 
   const parsed = useMemo(() => { try { return JSON.parse(text) as unknown } catch { return undefined } }, [text])
-  const graph = useMemo(() => readGraph(parsed), [parsed])
+  // The nodes as written, for the problem list; what they mean is the server's graph.
+  const written = useMemo(() => nodesWritten(parsed), [parsed])
 
   // Validation runs on the server (the same validator that guards saving), a moment after typing stops.
   function edit (next: string) {
     setText(next)
     clearTimeout(timer.current)
     let definition: unknown
-    try { definition = JSON.parse(next); setSyntax(null) } catch (e) { setSyntax((e as Error).message); setProblems([]); return }
+    try { definition = JSON.parse(next); setSyntax(null) } catch (e) { setSyntax((e as Error).message); setProblems([]); setGraphStale(true); return }
     setChecking(true)
     const ticket = ++latest.current
     timer.current = window.setTimeout(() => {
-      api<{ problems: Problem[], publishProblems: Problem[] }>('POST', '/flows/validate', { definition, ...(campaignOf.current !== null ? { campaignId: campaignOf.current } : {}) })
-        .then((r) => { if (ticket === latest.current) { setProblems(r.problems); setPublishProblems(r.publishProblems) } })
+      api<Validation>('POST', '/flows/validate', { definition, ...(campaignOf.current !== null ? { campaignId: campaignOf.current } : {}) })
+        .then((r) => {
+          if (ticket !== latest.current) return
+          setProblems(r.problems); setPublishProblems(r.publishProblems)
+          if (r.graph !== null) setGraph(r.graph)
+          setGraphStale(r.graph === null)
+        })
         .catch((e: Error) => setError(e.message))
         .finally(() => { if (ticket === latest.current) setChecking(false) })
     }, 350)
@@ -165,9 +181,9 @@ function FlowEditor ({ id }: { id: string }) {
           {syntax !== null && <p class="error" data-testid="syntax">{syntax}</p>}
           {(byNode.get(null) ?? []).map((p) => <p class="problem" data-path={p.path}>{p.path || '(flow)'}: {p.message}</p>)}
           <ul>
-            {graph.ids.map((n) => (
+            {written.map(([n, type]) => (
               <li key={n} data-node={n} class={flagged.has(n) ? 'flagged' : ''}>
-                <code>{n}</code> <span class="muted">{graph.types.get(n)}</span>
+                <code>{n}</code> <span class="muted">{type}</span>
                 {(byNode.get(n) ?? []).map((p) => <div class="problem" data-path={p.path}>{p.path.split('/').slice(3).join('/') || 'node'}: {p.message}</div>)}
               </li>
             ))}
@@ -177,7 +193,8 @@ function FlowEditor ({ id }: { id: string }) {
       </div>
       <h3>Graph</h3>
       <p class="muted">Record nodes are marked “after consent” when every way into them passes a granted consent.</p>
-      <div class="graph-wrap"><FlowGraphView graph={graph} flagged={flagged} /></div>
+      {graphStale && graph !== null && <p class="muted" data-testid="graph-stale">The definition cannot be drawn as it stands: the graph below is the last one that could.</p>}
+      <div class="graph-wrap">{graph !== null ? <FlowGraphView graph={graph} flagged={flagged} /> : <p class="muted">No graph yet.</p>}</div>
       <Simulator flowId={id} definition={valid ? parsed : undefined} />
       <h3>Versions</h3>
       <table class="list" data-testid="versions">

@@ -5,7 +5,7 @@ import { readScope, requireRole, type Principal } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { findFlow, findVersion, insertFlow, insertVersion, listFlows, listVersions, markPublished, previousPublished } from '../../db/flows.js'
 import { BadRequest, errorReplies, InvalidFlow, NotFound } from '../../errors.js'
-import { checkAgainstCampaign, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
+import { checkAgainstCampaign, graphView, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
 
 const FlowSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), campaignId: Type.String(), name: Type.String(), publishedVersion: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String() })
 const VersionSummary = {
@@ -18,6 +18,24 @@ const VersionSummary = {
 const VersionSchema = Type.Object({ ...VersionSummary, definition: Type.Unknown() })
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const ProblemSchema = Type.Object({ path: Type.String({ description: 'JSON pointer into the definition, e.g. /nodes/menu/options/1' }), message: Type.String() })
+// The graph the server reads from a definition, so the console draws it without a second copy of the engine's rules.
+const GraphSchema = Type.Union([
+  Type.Object({
+    start: Type.String(),
+    nodes: Type.Array(Type.Object({
+      id: Type.String(),
+      type: Type.String(),
+      consentOnEntry: Type.Union([Type.Boolean(), Type.Null()], { description: 'consent certainly granted on every way in; null: not reached from start' })
+    })),
+    edges: Type.Array(Type.Object({
+      from: Type.String(),
+      to: Type.String(),
+      label: Type.String({ description: 'the key pressed, the outcome (granted, closed, no input…), or empty for next' }),
+      grantsConsent: Type.Boolean()
+    }))
+  }),
+  Type.Null()
+], { description: 'null when the definition is too malformed to tell its graph (no start, or a node that cannot be read)' })
 const Digits = Type.String({ pattern: '^[0-9*#]{0,20}$', description: 'keys pressed at one prompt; empty is silence' })
 const SimulateBody = Type.Object({
   definition: Type.Optional(Type.Unknown({ description: 'an unsaved definition; without it, version (or the published one) runs' })),
@@ -63,10 +81,10 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/flows/validate', {
     schema: {
-      summary: 'Check a definition without saving it: its problems, and those publishing it to a campaign would meet',
+      summary: 'Check a definition without saving it: its problems, those publishing it to a campaign would meet, and its graph',
       tags: ['flows'],
       body: Type.Object({ definition: Type.Unknown(), campaignId: Type.Optional(Type.String({ format: 'uuid' })) }, { additionalProperties: false, required: ['definition'] }),
-      response: { 200: Type.Object({ valid: Type.Boolean(), problems: Type.Array(ProblemSchema), publishProblems: Type.Array(ProblemSchema) }), ...errorReplies }
+      response: { 200: Type.Object({ valid: Type.Boolean(), problems: Type.Array(ProblemSchema), publishProblems: Type.Array(ProblemSchema), graph: GraphSchema }), ...errorReplies }
     }
   }, async (request) => {
     requireRole(request.principal, 'ops')
@@ -78,7 +96,7 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // The campaign rules read nodes by type, which only a definition of the right shape has.
       if (problems.length === 0) publishProblems = checkAgainstCampaign(request.body.definition as FlowDefinition, campaign)
     }
-    return { valid: problems.length === 0, problems, publishProblems }
+    return { valid: problems.length === 0, problems, publishProblems, graph: graphView(request.body.definition) }
   })
 
   app.post('/flows/:id/simulate', {
