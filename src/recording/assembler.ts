@@ -19,7 +19,11 @@ export const SAMPLES_PER_MS = 8;
 export const CHANNEL_OF_TRACK: Record<Track, 0 | 1> = { inbound: 0, outbound: 1 };
 
 export interface AssemblerOptions {
-  /** Receives the interleaved output in timeline order; each chunk is handed over for good. */
+  /**
+   * Receives the interleaved output in timeline order. The chunk's memory is reused for the next
+   * one: copy what must outlive the call (a fresh buffer per chunk was garbage at 10 a second per
+   * stream).
+   */
   onChunk: (chunk: Buffer) => void;
   /** How far behind the newest frame another may arrive and still be placed. Default 300. */
   jitterMs?: number;
@@ -68,7 +72,7 @@ export class Assembler {
   private newest = -1;
   /** End of the furthest frame on either track: where flush() pads both channels to. */
   private end = 0;
-  private out: Buffer;
+  private readonly out: Buffer;
   private outFill = 0;
   private flushed = false;
   private counts = { frames: 0, late: 0, duplicates: 0, rejected: 0, gapSamples: 0, emittedBytes: 0 };
@@ -177,12 +181,15 @@ export class Assembler {
       if (this.outFill === this.chunkBytes) {
         this.counts.emittedBytes += this.chunkBytes;
         this.onChunk(this.out);
-        this.out = Buffer.allocUnsafe(this.chunkBytes);
         this.outFill = 0;
       }
     }
-    for (const held of Object.values(this.held)) {
-      for (const start of held) if (start < this.emitted) held.delete(start);
-    }
+    this.forget(this.held.inbound);
+    this.forget(this.held.outbound);
+  }
+
+  /** Drops the starts of frames now written out: only frames still held can be duplicates. */
+  private forget(held: Set<number>): void {
+    for (const start of held) if (start < this.emitted) held.delete(start);
   }
 }

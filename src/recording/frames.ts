@@ -129,16 +129,21 @@ export function parseFrame(text: string): ParseResult {
 export interface MediaAudio {
   track: Track;
   timestampMs: number;
+  /** Valid until the next call of mediaAudio: copy it or use it at once. */
   payload: Buffer;
 }
 
+// The assembler copies each payload as it is pushed, so one scratch buffer serves every frame of
+// every stream: a fresh Buffer per frame (100 a second per stream, 16 MB/s at 1,000 streams) was
+// the largest source of garbage on the media path. Twilio's frames are 160 bytes.
+const scratch = Buffer.allocUnsafe(4096);
+
 /** The audio of a validated media frame, decoded for the assembler. */
 export function mediaAudio(frame: MediaFrame): MediaAudio {
-  return {
-    track: frame.media.track,
-    timestampMs: Number(frame.media.timestamp),
-    payload: Buffer.from(frame.media.payload, 'base64'),
-  };
+  const text = frame.media.payload;
+  const payload =
+    (text.length / 4) * 3 <= scratch.length ? scratch.subarray(0, scratch.write(text, 'base64')) : Buffer.from(text, 'base64');
+  return { track: frame.media.track, timestampMs: Number(frame.media.timestamp), payload };
 }
 
 /**

@@ -38,6 +38,10 @@ export interface OpenedRecording {
 }
 
 const DAY_MS = 86_400_000
+// Uploads run this many at a time per process; the rest wait with their spool files. Each holds
+// up to three 5 MiB parts and a database connection: 1,000 calls ending together must not mean
+// 15 GB of part buffers and 1,000 open transactions.
+const UPLOADS_AT_ONCE = 4
 // Plaintext format of every stored recording: raw interleaved µ-law, 8 kHz, caller left.
 export const RECORDING_CONTENT_TYPE = 'audio/x-mulaw;rate=8000;channels=2'
 
@@ -52,6 +56,8 @@ export function createRecorder (deps: RecorderDeps) {
   /** Spool files left by a process that died, still to recover (kept here while recovery fails). */
   const orphans = new Set<string>()
   let retrying: Promise<number> | null = null
+  let uploading = 0
+  const waitingToUpload: Array<() => void> = []
 
   async function open (callSid: string, token: string, stream: { onPressure: (pause: boolean) => void, close: () => void }): Promise<OpenedRecording | null> {
     const now = clock.now()
@@ -146,6 +152,19 @@ export function createRecorder (deps: RecorderDeps) {
    * processes, from uploading the same file twice.
    */
   async function uploadSpooled (id: string): Promise<boolean> {
+    if (uploading >= UPLOADS_AT_ONCE) await new Promise<void>((resolve) => waitingToUpload.push(resolve))
+    else uploading++
+    try {
+      return await uploadOne(id)
+    } finally {
+      // The slot passes straight to the next waiter, or is given back.
+      const next = waitingToUpload.shift()
+      if (next !== undefined) next()
+      else uploading--
+    }
+  }
+
+  async function uploadOne (id: string): Promise<boolean> {
     const file = join(deps.spoolDir, `${id}.enc`)
     return await db.transaction(async (tx) => {
       const row = await lockSpooled(tx, id)

@@ -53,7 +53,7 @@ function interleave(left: Buffer, right: Buffer): Buffer {
 
 function collect(options: Omit<AssemblerOptions, 'onChunk'> = {}): { asm: Assembler; chunks: Buffer[] } {
   const chunks: Buffer[] = [];
-  return { asm: new Assembler({ ...options, onChunk: (c) => chunks.push(c) }), chunks };
+  return { asm: new Assembler({ ...options, onChunk: (c) => chunks.push(Buffer.from(c)) }), chunks };
 }
 
 t.test('a scripted three-minute call through parseFrame and the assembler', async (t) => {
