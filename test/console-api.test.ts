@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import t from 'tap'
+import { markOffboarding } from '../src/db/offboardings.js'
 import { ErrorReplySchema } from '../src/errors.js'
 import consoleRoutes from '../src/routes/console.js'
 import { admin, bearer, signedTwilio, tempDir } from './helper.js'
@@ -34,6 +35,34 @@ t.test('console API', async (t) => {
     t.same((await app.inject({ method: 'GET', url: '/api/me', headers: admin })).json(), { userId: null, tenantId: null, role: 'admin', actor: 'admin-token', name: null })
     t.equal((await app.inject({ method: 'GET', url: '/api/me' })).statusCode, 401)
     t.equal((await app.inject({ method: 'GET', url: '/api/me', headers: bearer('not-a-key') })).statusCode, 401)
+  })
+
+  t.test('GET /api/tenants lists every tenant for the admin, with its offboarding state', async (t) => {
+    const list = async () => {
+      const res = await app.inject({ method: 'GET', url: '/api/tenants', headers: admin })
+      t.equal(res.statusCode, 200)
+      return res.json() as Array<{ id: string, name: string, createdAt: string, offboardingSince: string | null }>
+    }
+    const before = await list()
+    t.same(before.map((x) => [x.id, x.name, x.offboardingSince]), [[tenantId, 'Acme', null], [otherTenant, 'Globex', null]], 'by name')
+    t.ok(before.every((x) => !Number.isNaN(Date.parse(x.createdAt))), 'creation times')
+    t.same(Object.keys(before[0]!).sort(), ['createdAt', 'id', 'name', 'offboardingSince'])
+
+    const leaving = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Initech' } })).json().id as string
+    // The first step of an offboarding: the tenant stays, marked, until its rows are erased.
+    const since = new Date('2026-11-24T09:30:00Z')
+    await markOffboarding(app.database.db, leaving, since)
+    t.match((await list()).find((x) => x.id === leaving), { id: leaving, name: 'Initech', offboardingSince: since.toISOString() }, 'listed as being offboarded')
+    const offboarded = await app.inject({ method: 'POST', url: `/api/tenants/${leaving}/offboard`, headers: admin, payload: { confirm: 'Initech' } })
+    t.equal(offboarded.statusCode, 200, offboarded.body)
+    t.same((await list()).map((x) => x.name), ['Acme', 'Globex'], 'an erased tenant is gone from the list')
+
+    for (const who of [ops, controller, otherController, agent]) {
+      const res = await app.inject({ method: 'GET', url: '/api/tenants', headers: who.headers })
+      t.equal(res.statusCode, 403, 'tenant users may not list tenants')
+      t.notMatch(res.body, /Globex|Acme/)
+    }
+    t.equal((await app.inject({ method: 'GET', url: '/api/tenants' })).statusCode, 401)
   })
 
   t.test('POST /api/flows/validate reports every problem at its node, without saving', async (t) => {

@@ -1,6 +1,7 @@
 // The one way the console talks to the server: JSON over fetch with the API key as a bearer
 // token. The key lives in sessionStorage (gone when the tab closes) and never in a URL.
 const KEY = 'callgate.apiKey'
+const TENANT = 'callgate.tenantId'
 
 export interface Problem { path: string, message: string }
 
@@ -13,7 +14,10 @@ export class ApiError extends Error {
 export const session = {
   key: (): string | null => sessionStorage.getItem(KEY),
   signIn: (key: string) => { sessionStorage.setItem(KEY, key) },
-  signOut: () => { sessionStorage.removeItem(KEY) }
+  signOut: () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(TENANT) },
+  /** The tenant an admin picked to work in (the admin token belongs to none). */
+  tenant: (): string | null => sessionStorage.getItem(TENANT),
+  pickTenant: (id: string | null) => { if (id === null) sessionStorage.removeItem(TENANT); else sessionStorage.setItem(TENANT, id) }
 }
 
 function headers (extra: Record<string, string> = {}): Record<string, string> {
@@ -34,6 +38,14 @@ export async function api<T> (method: string, path: string, body?: unknown): Pro
   })
   if (!res.ok) throw await failure(res)
   return (res.status === 204 ? null : await res.json()) as T
+}
+
+/**
+ * What names the tenant in a request: nothing for a tenant's own user (the server knows it), the
+ * picked tenant's id for an admin — as body/tenantId or querystring/tenantId, whichever the route reads.
+ */
+export function tenantParam (me: Me, tenant: string | null): { tenantId?: string } {
+  return me.role === 'admin' && tenant !== null ? { tenantId: tenant } : {}
 }
 
 /** Query strings carry filters only, never the key. */
@@ -63,6 +75,7 @@ export function uploadCsv<T> (path: string, file: Blob, onProgress: (sent: numbe
   })
 }
 
+export interface Tenant { id: string, name: string, createdAt: string, offboardingSince: string | null }
 export interface Me { userId: string | null, tenantId: string | null, role: 'admin' | 'ops' | 'agent' | 'controller', actor: string, name: string | null }
 export interface Flow { id: string, tenantId: string, campaignId: string, name: string, publishedVersion: number | null, createdAt: string }
 export interface VersionSummary { version: number, createdBy: string | null, createdAt: string, publishedAt: string | null, publishedBy: string | null }

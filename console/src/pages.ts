@@ -9,18 +9,30 @@ import { DsrPage } from './pages/dsr.js'
 import { FlowsPage } from './pages/flows.js'
 import { SuppressionPage } from './pages/suppression.js'
 
-export interface PageProps { me: Me, route: string[] }
+export interface PageProps {
+  me: Me
+  route: string[]
+  /** The tenant the page acts in: the user's own, or the one an admin picked (null: none yet). */
+  tenant: string | null
+}
 type Role = Me['role']
 
-interface Page { id: string, title: string, roles: Role[], component: FunctionComponent<PageProps> }
+interface Page {
+  id: string
+  title: string
+  roles: Role[]
+  component: FunctionComponent<PageProps>
+  /** Acts in one tenant: an admin must pick one first. */
+  oneTenant?: boolean
+}
 
 const PAGES: Page[] = [
   { id: 'flows', title: 'Flows', roles: ['ops'], component: FlowsPage },
   { id: 'campaigns', title: 'Campaigns', roles: ['ops', 'controller'], component: CampaignsPage },
   { id: 'calls', title: 'Calls', roles: ['agent', 'controller'], component: CallsPage },
-  { id: 'suppression', title: 'Suppression', roles: ['ops', 'agent', 'controller'], component: SuppressionPage },
-  { id: 'dsr', title: 'Data-subject requests', roles: ['controller'], component: DsrPage },
-  { id: 'audit', title: 'Audit log', roles: ['controller'], component: AuditPage }
+  { id: 'suppression', title: 'Suppression', roles: ['ops', 'agent', 'controller'], component: SuppressionPage, oneTenant: true },
+  { id: 'dsr', title: 'Data-subject requests', roles: ['controller'], component: DsrPage, oneTenant: true },
+  { id: 'audit', title: 'Audit log', roles: ['controller'], component: AuditPage, oneTenant: true }
 ]
 
 export function pagesFor (role: Role): Page[] {

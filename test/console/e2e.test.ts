@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { chromium } from 'playwright-core'
 import t from 'tap'
 import { defaultConsoleDir } from '../../src/routes/console.js'
-import { admin, tempDir } from '../helper.js'
+import { admin, ADMIN_TOKEN, tempDir } from '../helper.js'
 import { definition, recordCall, setup, wav } from '../media-helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -237,6 +237,40 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     await signOut()
   })
 
+  t.test('admin: a tenant picked, then its suppression list and audit log', async (t) => {
+    const other = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Globex' } })).json().id as string
+    await signIn(ADMIN_TOKEN, 'admin')
+    await page.click('nav a[data-page=suppression]')
+    await page.waitForSelector('[data-testid=pick-tenant]')
+    t.equal(await page.locator('input[name=number]').count(), 0, 'no tenant page before a tenant is picked')
+    const picker = page.locator('select[name=tenant]')
+    await page.waitForSelector('select[name=tenant] option:text-is("Globex")', { state: 'attached' })
+    t.same(await picker.locator('option').allTextContents(), ['— pick one —', 'Acme', 'Globex'])
+    await picker.selectOption({ label: 'Acme' })
+    t.equal(await picker.inputValue(), tenantId)
+    // The controller added this number in Acme's list above: found, so the request named Acme.
+    await page.fill('input[name=number]', '+447700900777')
+    await page.click('button:text-is("Check")')
+    await page.waitForSelector('[data-testid=suppression-status][data-suppressed=true]')
+    await shot('11-admin-tenant-picked')
+    await picker.selectOption({ label: 'Globex' })
+    await page.fill('input[name=number]', '+447700900777')
+    await page.click('button:text-is("Check")')
+    await page.waitForSelector('[data-testid=suppression-status][data-suppressed=false]')
+    t.pass('Globex does not have Acme\'s suppression')
+
+    await page.reload()
+    await page.click('nav a[data-page=audit]')
+    await page.waitForSelector('[data-testid=chain].ok')
+    t.equal(await picker.inputValue(), other, 'the pick lasts the tab\'s session')
+    t.ok(await page.locator('tr[data-action="tenant.create"]').count() > 0, 'Globex\'s own log')
+    t.equal(await page.locator('tr[data-action="suppression.add"]').count(), 0, 'and none of Acme\'s entries')
+    await picker.selectOption({ label: 'Acme' })
+    await page.waitForSelector('tr[data-action="suppression.add"]')
+    t.equal(await page.locator('[role=alert]').count(), 0, 'no page said a tenant is required')
+    await signOut()
+  })
+
   t.test('agent: no controller pages', async (t) => {
     await signIn(agentKey, 'agent')
     t.same(await nav(), ['calls', 'suppression'])
@@ -244,11 +278,11 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     await page.waitForSelector('main[data-page]')
     t.equal(await page.getAttribute('main', 'data-page'), 'calls', 'a controller page by its address shows the agent\'s own first page')
     t.equal(await page.locator('text=Get a listening link').count(), 0)
-    await shot('11-agent')
+    await shot('12-agent')
   })
 
   t.test('the key never travels in a URL; the page loads nothing from elsewhere', async (t) => {
-    for (const k of [opsKey, controllerKey, agentKey]) t.notOk(urls.some((u) => u.includes(k)), 'no request URL holds a key')
+    for (const k of [opsKey, controllerKey, agentKey, ADMIN_TOKEN]) t.notOk(urls.some((u) => u.includes(k)), 'no request URL holds a key')
     t.same(urls.filter((u) => !u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')), [], 'every request went to this server')
     t.same(pageErrors, [], 'no script errors')
     t.same(await page.evaluate('window.__cspViolations'), [], 'nothing the content security policy had to block')

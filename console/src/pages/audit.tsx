@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'preact/hooks'
-import { api, query } from '../api.js'
+import { api, query, tenantParam } from '../api.js'
 import type { PageProps } from '../pages.js'
 
 interface Entry { seq: number, at: string, actor: string, action: string, subject: string | null, details: unknown, hash: string }
 interface Verify { ok: boolean, entries: number, firstBroken?: { seq: number, reason: string } }
 
-export function AuditPage (_: PageProps) {
+export function AuditPage ({ me, tenant }: PageProps) {
+  const scope = tenantParam(me, tenant)
   const [filters, setFilters] = useState({ action: '', actor: '', subject: '' })
   const [entries, setEntries] = useState<Entry[]>([])
   const [next, setNext] = useState<number | null>(null)
@@ -13,11 +14,11 @@ export function AuditPage (_: PageProps) {
   const [error, setError] = useState<string | null>(null)
   const load = async (afterSeq?: number) => {
     try {
-      const page = await api<{ entries: Entry[], nextAfterSeq: number | null }>('GET', '/audit' + query({ ...filters, afterSeq, limit: 100 }))
+      const page = await api<{ entries: Entry[], nextAfterSeq: number | null }>('GET', '/audit' + query({ ...filters, afterSeq, limit: 100, ...scope }))
       setEntries(afterSeq === undefined ? page.entries : [...entries, ...page.entries]); setNext(page.nextAfterSeq)
     } catch (e) { setError((e as Error).message) }
   }
-  const check = () => api<Verify>('GET', '/audit/verify').then(setVerify, (e: Error) => setError(e.message))
+  const check = () => api<Verify>('GET', '/audit/verify' + query(scope)).then(setVerify, (e: Error) => setError(e.message))
   useEffect(() => { load(); check() }, [])
   const set = (k: keyof typeof filters) => (e: { currentTarget: HTMLInputElement }) => setFilters({ ...filters, [k]: e.currentTarget.value })
   return (

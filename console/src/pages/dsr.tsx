@@ -1,12 +1,12 @@
 import { useState } from 'preact/hooks'
-import { api } from '../api.js'
+import { api, tenantParam } from '../api.js'
 import type { PageProps } from '../pages.js'
 
 interface Dsr { id: string, type: string, status: string, requestedBy: string | null, createdAt: string, completedAt: string | null, result: unknown, export?: unknown }
 
 // Requests made in this tab, kept so the controller sees their results side by side; a request
 // from earlier is found by its id.
-export function DsrPage (_: PageProps) {
+export function DsrPage ({ me, tenant }: PageProps) {
   const [type, setType] = useState('access')
   const [number, setNumber] = useState('')
   const [corrections, setCorrections] = useState('')
@@ -23,7 +23,7 @@ export function DsrPage (_: PageProps) {
         fixes = Object.fromEntries(corrections.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1).trim()]))
       }
       if (type === 'erasure' && !confirm(`Erase every call, recording and consent of ${number}? This cannot be undone.`)) return
-      const dsr = await api<Dsr>('POST', '/dsr', { type, number: number.trim(), ...(fixes !== undefined ? { corrections: fixes } : {}) })
+      const dsr = await api<Dsr>('POST', '/dsr', { type, number: number.trim(), ...tenantParam(me, tenant), ...(fixes !== undefined ? { corrections: fixes } : {}) })
       setResults([dsr, ...results])
     } catch (err) { setError((err as Error).message) }
   }

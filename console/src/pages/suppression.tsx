@@ -1,11 +1,12 @@
 import { useState } from 'preact/hooks'
-import { api, query, uploadCsv } from '../api.js'
+import { api, query, tenantParam, uploadCsv } from '../api.js'
 import type { PageProps } from '../pages.js'
 
 interface Status { number: string, suppressed: boolean, since: string | null, entries: Array<{ source: string, reason: string | null, createdAt: string }> }
 interface ImportResult { lines: number, added: number, alreadyPresent: number, invalid: number, invalidLines: number[] }
 
-export function SuppressionPage ({ me }: PageProps) {
+export function SuppressionPage ({ me, tenant }: PageProps) {
+  const scope = tenantParam(me, tenant)
   const [number, setNumber] = useState('')
   const [reason, setReason] = useState('')
   const [status, setStatus] = useState<Status | null>(null)
@@ -16,9 +17,9 @@ export function SuppressionPage ({ me }: PageProps) {
     setError(null)
     try { setStatus(await what()) } catch (err) { setError((err as Error).message); setStatus(null) }
   }
-  const check = run(() => api<Status>('GET', '/suppressions' + query({ number: number.trim() })))
-  const add = run(() => api<Status>('POST', '/suppressions', { number: number.trim(), ...(reason.trim() !== '' ? { reason: reason.trim() } : {}) }))
-  const remove = run(() => api<Status>('DELETE', '/suppressions' + query({ number: number.trim(), reason: reason.trim() })))
+  const check = run(() => api<Status>('GET', '/suppressions' + query({ number: number.trim(), ...scope })))
+  const add = run(() => api<Status>('POST', '/suppressions', { number: number.trim(), ...scope, ...(reason.trim() !== '' ? { reason: reason.trim() } : {}) }))
+  const remove = run(() => api<Status>('DELETE', '/suppressions' + query({ number: number.trim(), reason: reason.trim(), ...scope })))
   return (
     <section>
       <h2>Suppression list</h2>
@@ -36,12 +37,12 @@ export function SuppressionPage ({ me }: PageProps) {
           <ul>{status.entries.map((e, i) => <li key={i}>{e.source}{e.reason !== null ? `: ${e.reason}` : ''} ({new Date(e.createdAt).toLocaleString()})</li>)}</ul>
         </div>
       )}
-      {canRemove && <Import />}
+      {canRemove && <Import scope={scope} />}
     </section>
   )
 }
 
-function Import () {
+function Import ({ scope }: { scope: { tenantId?: string } }) {
   const [file, setFile] = useState<File | null>(null)
   const [progress, setProgress] = useState<{ sent: number, total: number } | null>(null)
   const [result, setResult] = useState<ImportResult | null>(null)
@@ -51,7 +52,7 @@ function Import () {
     if (file === null) return
     setError(null); setResult(null); setProgress({ sent: 0, total: file.size })
     try {
-      setResult(await uploadCsv<ImportResult>('/suppressions/import', file, (sent, total) => setProgress({ sent, total })))
+      setResult(await uploadCsv<ImportResult>('/suppressions/import' + query(scope), file, (sent, total) => setProgress({ sent, total })))
     } catch (err) { setError((err as Error).message) }
   }
   return (

@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { requireRole } from '../../auth/principal.js'
 import { findOffboarding, lockTenant, markOffboarding, type OffboardingRow } from '../../db/offboardings.js'
+import { listTenants } from '../../db/tenant-list.js'
 import { createTenant, tenantExists } from '../../db/users.js'
 import { Conflict, errorReplies, NotFound } from '../../errors.js'
 import { exportTenant } from '../../offboarding/export.js'
@@ -65,6 +66,25 @@ const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return created
     })
     return reply.code(201).send(tenant)
+  })
+
+  app.get('/tenants', {
+    schema: {
+      summary: 'List tenants (admin only): the console\'s tenant picker',
+      tags: ['tenants'],
+      response: {
+        200: Type.Array(Type.Object({
+          id: Type.String(),
+          name: Type.String(),
+          createdAt: Timestamp,
+          offboardingSince: Type.Union([Timestamp, Type.Null()], { description: 'set while the tenant is being offboarded: its numbers take no calls' })
+        })),
+        ...errorReplies
+      }
+    }
+  }, async (request) => {
+    requireRole(request.principal)
+    return await listTenants(db)
   })
 
   app.get('/tenants/:id/export', {
