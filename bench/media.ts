@@ -12,11 +12,13 @@
 // same bytes at the same moment (same frames, same sequence numbers), so each 20 ms tick builds
 // one buffer (both tracks' media messages, masked with a zero key, which RFC 6455 §5.3 allows:
 // the key must be unpredictable to protect proxies, and there are none on loopback) and writes
-// it to every socket: one write per stream per tick, no per-stream JSON or masking.
+// it to every socket: one write per stream per tick, no per-stream JSON or masking. The streams
+// are split between BENCH_SENDERS worker threads (default 2), so the sender can use both cores.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type Socket } from 'node:net'
+import { createServer } from 'node:net'
+import { Worker } from 'node:worker_threads'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -34,6 +36,7 @@ const SECONDS = Number(process.argv[3] ?? 20)
 const SLOTS = SECONDS * 50
 const TOKEN = 'bench-twilio-auth-token-0123456789'
 const ADMIN = 'bench-admin-token-0123456789abcdef'
+const SENDERS = Number(process.env.BENCH_SENDERS ?? 2)
 const SERVER_ARGS = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== '')
 
 // 50 distinct frames per track, reused in rotation: checkable afterwards.
@@ -53,34 +56,35 @@ const expectedSha = (() => {
   return hash.digest('hex')
 })()
 
-/** A client-to-server text frame (RFC 6455 §5.2), masked with the zero key. */
-function wsFrame (text: string, opcode = 0x1): Buffer {
+// The sender threads' code: plain JavaScript, so a worker needs no TypeScript loader.
+const SENDER = `
+const { workerData, parentPort } = require('node:worker_threads')
+const { connect } = require('node:net')
+const { randomBytes } = require('node:crypto')
+const { port, signature, slots, encoded, calls } = workerData
+/** A client-to-server frame (RFC 6455 §5.2), masked with the zero key. */
+function wsFrame (text, opcode = 0x1) {
   const payload = Buffer.from(text)
   const len = payload.length
   const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff])
   return Buffer.concat([head, Buffer.alloc(4), payload])
 }
 const closeFrame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])
-const mediaMessages = (slot: number) => Buffer.concat((['inbound', 'outbound'] as const).map((track, t) =>
-  wsFrame(`{"event":"media","sequenceNumber":"${2 + slot * 2 + t}","streamSid":"MZ","media":{"track":"${track}","chunk":"${slot + 1}","timestamp":"${slot * 20}","payload":"${encoded[t]![slot % 50]}"}}`)))
-
-const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
-const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Opens a WebSocket by hand: the upgrade request, then the 101 answer; returns the raw socket. */
-function openWs (port: number, signature: string): Promise<Socket> {
+const mediaMessages = (slot) => Buffer.concat(['inbound', 'outbound'].map((track, t) =>
+  wsFrame('{"event":"media","sequenceNumber":"' + (2 + slot * 2 + t) + '","streamSid":"MZ","media":{"track":"' + track + '","chunk":"' + (slot + 1) + '","timestamp":"' + (slot * 20) + '","payload":"' + encoded[t][slot % 50] + '"}}')))
+/** Opens a WebSocket by hand: the upgrade request, then the 101 answer. */
+function openWs () {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1')
     socket.setNoDelay(true)
     socket.once('error', reject)
-    socket.once('connect', () => socket.write(`GET /twilio/media HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nX-Twilio-Signature: ${signature}\r\n\r\n`))
+    socket.once('connect', () => socket.write('GET /twilio/media HTTP/1.1\\r\\nHost: 127.0.0.1:' + port + '\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: ' + randomBytes(16).toString('base64') + '\\r\\nX-Twilio-Signature: ' + signature + '\\r\\n\\r\\n'))
     let head = ''
-    const onData = (chunk: Buffer) => {
+    const onData = (chunk) => {
       head += chunk.toString('latin1')
-      if (!head.includes('\r\n\r\n')) return
+      if (!head.includes('\\r\\n\\r\\n')) return
       socket.off('data', onData)
-      if (!head.startsWith('HTTP/1.1 101')) return reject(new Error(head.split('\r\n')[0]))
+      if (!head.startsWith('HTTP/1.1 101')) return reject(new Error(head.split('\\r\\n')[0]))
       // The server sends nothing but its close frame; read and drop so the socket never stalls.
       socket.on('data', () => {})
       socket.off('error', reject)
@@ -90,6 +94,52 @@ function openWs (port: number, signature: string): Promise<Socket> {
     socket.on('data', onData)
   })
 }
+const sockets = []
+;(async () => {
+  for (const { sid, token } of calls) {
+    const socket = await openWs()
+    socket.write(wsFrame(JSON.stringify({ event: 'start', sequenceNumber: '1', streamSid: 'MZ' + sid.slice(2), start: { streamSid: 'MZ' + sid.slice(2), accountSid: 'AC' + '0'.repeat(32), callSid: sid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: { token } } })))
+    sockets.push(socket)
+  }
+  parentPort.postMessage({ type: 'open' })
+})()
+parentPort.on('message', (message) => {
+  if (message.type === 'go') {
+    // Every stream sends the same bytes at the same moment: one buffer per 20 ms, one write per socket.
+    const { startAt } = message
+    const lags = []
+    let maxBacklog = 0
+    let slot = 0
+    const tick = () => {
+      const now = Date.now()
+      // Every slot that is due goes out now; how late the oldest of them is, is the sender's lag.
+      const due = Math.min(slots - 1, Math.floor((now - startAt) / 20))
+      if (slot <= due) lags.push(now - startAt - slot * 20)
+      while (slot <= due) {
+        const bytes = mediaMessages(slot)
+        for (const socket of sockets) socket.write(bytes)
+        slot++
+      }
+      for (const socket of sockets) maxBacklog = Math.max(maxBacklog, socket.writableLength)
+      if (slot >= slots) return parentPort.postMessage({ type: 'sent', lags, maxBacklog })
+      setTimeout(tick, Math.max(0, startAt + slot * 20 - Date.now()))
+    }
+    setTimeout(tick, Math.max(0, startAt - Date.now()))
+  } else if (message.type === 'stop') {
+    let open = sockets.length
+    if (open === 0) parentPort.postMessage({ type: 'closed' })
+    calls.forEach(({ sid }, i) => {
+      sockets[i].once('close', () => { if (--open === 0) parentPort.postMessage({ type: 'closed' }) })
+      sockets[i].write(wsFrame(JSON.stringify({ event: 'stop', sequenceNumber: String(2 + slots * 2), streamSid: 'MZ', stop: { accountSid: 'AC' + '0'.repeat(32), callSid: sid } })))
+      sockets[i].end(closeFrame)
+    })
+  }
+})
+`
+
+const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Result {
   n: number
@@ -166,12 +216,17 @@ async function run (n: number): Promise<Result> {
 
     const streamUrl = `ws://127.0.0.1:${port}/twilio/media`
     const signature = twilioSignature(TOKEN, streamUrl, {})
-    const sockets: Socket[] = []
-    for (const { sid, token } of consented) {
-      const socket = await openWs(port, signature)
-      socket.write(wsFrame(JSON.stringify({ event: 'start', sequenceNumber: '1', streamSid: 'MZ' + sid.slice(2), start: { streamSid: 'MZ' + sid.slice(2), accountSid: 'AC' + '0'.repeat(32), callSid: sid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: { token } } })))
-      sockets.push(socket)
-    }
+    // The streams are split between SENDERS threads, each with its own sockets and timer.
+    const workers = Array.from({ length: SENDERS }, (_, w) => new Worker(SENDER, {
+      eval: true,
+      workerData: { port, signature, slots: SLOTS, encoded, calls: consented.filter((_, i) => i % SENDERS === w) }
+    }))
+    const fromWorkers = (type: string) => Promise.all(workers.map((worker) => new Promise<any>((resolve, reject) => {
+      const onMessage = (message: { type: string }) => { if (message.type === type) { worker.off('message', onMessage); resolve(message) } }
+      worker.on('message', onMessage)
+      worker.once('error', reject)
+    })))
+    await fromWorkers('open')
     // Let every token check finish before audio starts, as Twilio's stream starts after <Start>.
     await sleep(2000)
 
@@ -180,37 +235,22 @@ async function run (n: number): Promise<Result> {
     const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssOf()) }, 200)
     const cpuStart = cpuOf()
     const ownCpuStart = process.cpuUsage()
-    const started = performance.now()
-    const lags: number[] = []
-    let maxBacklog = 0
-    await new Promise<void>((resolve) => {
-      let slot = 0
-      const tick = () => {
-        const now = performance.now()
-        // Every slot that is due goes out now; how late the oldest of them is, is the sender's lag.
-        const due = Math.min(SLOTS - 1, Math.floor((now - started) / 20))
-        if (slot <= due) lags.push(now - started - slot * 20)
-        while (slot <= due) {
-          const bytes = mediaMessages(slot)
-          for (const socket of sockets) socket.write(bytes)
-          slot++
-        }
-        for (const socket of sockets) maxBacklog = Math.max(maxBacklog, socket.writableLength)
-        if (slot >= SLOTS) return resolve()
-        setTimeout(tick, Math.max(0, started + slot * 20 - performance.now()))
-      }
-      tick()
-    })
-    const wall = (performance.now() - started) / 1000
+    const startAt = Date.now() + 50
+    const sent = fromWorkers('sent')
+    for (const worker of workers) worker.postMessage({ type: 'go', startAt })
+    const reports = await sent
+    const wall = (Date.now() - startAt) / 1000
     const cpu = cpuOf() - cpuStart
     const own = process.cpuUsage(ownCpuStart)
     clearInterval(sampler)
     peakRss = Math.max(peakRss, rssOf(), hwm ? statusOf('VmHWM') : 0)
+    const lags = reports.flatMap((r) => r.lags as number[])
+    const maxBacklog = Math.max(...reports.map((r) => r.maxBacklog as number))
     progress(`N=${n}: audio sent; stopping the streams`)
-    for (let i = 0; i < sockets.length; i++) {
-      sockets[i]!.write(wsFrame(JSON.stringify({ event: 'stop', sequenceNumber: String(2 + SLOTS * 2), streamSid: 'MZ', stop: { accountSid: 'AC' + '0'.repeat(32), callSid: consented[i]!.sid } })))
-      sockets[i]!.end(closeFrame)
-    }
+    const closed = fromWorkers('closed')
+    for (const worker of workers) worker.postMessage({ type: 'stop' })
+    await closed
+    await Promise.all(workers.map((worker) => worker.terminate()))
 
     // Wait for every recording to be stored (close waits for them), then read the server's rows.
     await sleep(500)
@@ -233,7 +273,7 @@ async function run (n: number): Promise<Result> {
       peakMiB: peakRss / 2 ** 20,
       perStreamKiB: (peakRss - baselineRss) / n / 1024,
       cpuCore: cpu / wall,
-      cpuMsPerStreamSecond: cpu / wall / n * 1000,
+      cpuMsPerStreamSecond: cpu / (n * SECONDS) * 1000,
       wall,
       maxLagMs: lags.at(-1) ?? 0,
       p99LagMs: lags[Math.floor(lags.length * 0.99)] ?? 0,
@@ -274,7 +314,8 @@ for (const n of COUNTS) {
   progress(`N=${n}: setting up, then ${SECONDS} s of audio`)
   results.push(await run(n))
 }
-console.log(`\nmedia streams: ${SECONDS} s per call, both tracks, 20 ms frames in real time; server = one process (embedded PGlite + s3rver)`)
+console.log(`\nmedia streams: ${SECONDS} s per call, both tracks, 20 ms frames in real time from ${SENDERS} sender threads; server = one process (embedded PGlite + s3rver)`)
+console.log('RSS per stream = (server peak RSS, VmHWM, from the first stream opened to the last frame sent − RSS before) / N; CPU per stream-second = server CPU / (N × seconds of audio)')
 console.log('| N | stored intact | decrypts (1 object) | frames lost | server RSS baseline → peak | RSS per stream | server CPU | CPU per stream-second | sender lag p99 / max | sender backlog max | sender CPU |')
 console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const r of results) {
