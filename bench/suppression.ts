@@ -1,8 +1,10 @@
 // Import 1,000,000 numbers into the suppression list, then screen 1,000,000 numbers, both as
 // streamed text/csv over HTTP on 127.0.0.1 against the real app. Prints time and peak RSS.
 // Run by hand: `npx tsx bench/suppression.ts [count]` (DATABASE_URL → PostgreSQL, else PGlite).
+// Also printed: this process's CPU time per phase and the load average, since a shared machine's
+// wall-clock figures say as much about the neighbours as about the code.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buildApp } from '../src/app.js'
@@ -35,16 +37,21 @@ function lines (n: number, offset: number): Readable {
 }
 const stream = (readable: Readable) => Readable.toWeb(readable) as ReadableStream
 
+const load = () => `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`
+const cpuSeconds = (since: NodeJS.CpuUsage) => { const u = process.cpuUsage(since); return ((u.user + u.system) / 1e6).toFixed(1) }
+console.log(`count ${COUNT.toLocaleString('en')}, ${process.env.DATABASE_URL === undefined ? 'PGlite' : 'PostgreSQL'}, ${load()}`)
 const baseRss = process.memoryUsage.rss()
+let cpu = process.cpuUsage()
 let started = Date.now()
 const imported = await (await fetch(`${base}/api/suppressions/import?source=registry&country=GB&tenantId=${tenantId}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: stream(lines(COUNT, 0)), duplex: 'half' } as RequestInit)).json()
 const importSeconds = (Date.now() - started) / 1000
 const importPeak = peakRss
 console.log(`import: ${COUNT.toLocaleString('en')} lines in ${importSeconds.toFixed(1)} s (${Math.round(COUNT / importSeconds).toLocaleString('en')}/s), result ${JSON.stringify(imported)}`)
-console.log(`  RSS before ${(baseRss / 2 ** 20).toFixed(0)} MiB, peak ${(importPeak / 2 ** 20).toFixed(0)} MiB`)
+console.log(`  RSS before ${(baseRss / 2 ** 20).toFixed(0)} MiB, peak ${(importPeak / 2 ** 20).toFixed(0)} MiB; CPU ${cpuSeconds(cpu)} s in this process; ${load()}`)
 
 // Half the screened numbers are on the list, half are not.
 peakRss = 0
+cpu = process.cpuUsage()
 started = Date.now()
 const res = await fetch(`${base}/api/screen?campaignId=${campaign.id}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: stream(lines(COUNT, COUNT / 2)), duplex: 'half' } as RequestInit)
 const counts: Record<string, number> = {}
@@ -57,7 +64,7 @@ for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
 }
 const screenSeconds = (Date.now() - started) / 1000
 console.log(`screen: ${COUNT.toLocaleString('en')} numbers in ${screenSeconds.toFixed(1)} s (${Math.round(COUNT / screenSeconds).toLocaleString('en')}/s), results ${JSON.stringify(counts)}`)
-console.log(`  peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`)
+console.log(`  peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB; CPU ${cpuSeconds(cpu)} s in this process; ${load()}`)
 clearInterval(sampler)
 await app.close()
 rmSync(dir, { recursive: true, force: true })

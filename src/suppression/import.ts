@@ -18,12 +18,21 @@ export interface ImportResult { lines: number, added: number, alreadyPresent: nu
 export async function importSuppressions (db: Db, hashKey: string, input: Readable, opts: { tenantId: string, source: SuppressionSource, country: string | null, createdBy: string | null, at: Date }): Promise<ImportResult> {
   const result: ImportResult = { lines: 0, added: 0, alreadyPresent: 0, invalid: 0, invalidLines: [] }
   let batch: string[] = []
+  // One batch is written while the next is read and hashed: the database and the parsing overlap
+  // (on PostgreSQL they are different processes). Never more than one statement outstanding, so
+  // two batches holding the same number never wait on each other's row locks.
+  let writing: Promise<void> | null = null
   const flush = async () => {
+    if (writing !== null) { const previous = writing; writing = null; await previous }
     if (batch.length === 0) return
-    const added = await addSuppressions(db, opts.tenantId, batch, opts.source, null, opts.createdBy, opts.at)
-    result.added += added
-    result.alreadyPresent += batch.length - added
+    const hashes = batch
     batch = []
+    writing = addSuppressions(db, opts.tenantId, hashes, opts.source, null, opts.createdBy, opts.at).then((added) => {
+      result.added += added
+      result.alreadyPresent += hashes.length - added
+    })
+    // Awaited at the next flush or at the end; until then a failure must not count as unhandled.
+    writing.catch(() => {})
   }
   for await (const raw of createInterface({ input, crlfDelay: Infinity })) {
     result.lines++
@@ -41,5 +50,6 @@ export async function importSuppressions (db: Db, hashKey: string, input: Readab
     if (batch.length >= BATCH) await flush()
   }
   await flush()
+  await flush() // the last batch: stored before the import reports it
   return result
 }

@@ -133,16 +133,30 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const lines = createInterface({ input: request.body as Readable, crlfDelay: Infinity })
       let batch: string[] = []
       const out = (results: Screened[]) => results.map((r) => `${r.input.includes(',') || r.input.includes('"') ? `"${r.input.replaceAll('"', '""')}"` : r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}\r\n`).join('')
+      // The next batch is read and hashed while the database answers for the previous one.
+      let answering: Promise<Screened[]> | null = null
+      const screen = () => {
+        const next = screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now)
+        next.catch(() => {}) // awaited below; not unhandled meanwhile
+        batch = []
+        return next
+      }
       for await (const line of lines) {
         const input = line.split(',')[0]!.trim()
         if (input === '') continue
         batch.push(input)
         if (batch.length >= SCREEN_BATCH) {
-          yield out(await screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now))
-          batch = []
+          const next = screen()
+          if (answering !== null) yield out(await answering)
+          answering = next
         }
       }
-      if (batch.length > 0) yield out(await screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now))
+      if (batch.length > 0) {
+        const next = screen()
+        if (answering !== null) yield out(await answering)
+        answering = next
+      }
+      if (answering !== null) yield out(await answering)
     }
     return reply.type('text/csv').send(Readable.from(rows()) as never)
   })
