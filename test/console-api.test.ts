@@ -211,6 +211,31 @@ t.test('console API', async (t) => {
     t.equal((await app.inject({ method: 'GET', url: '/api/calls?cursor=bm9wZQ', headers: controller.headers })).statusCode, 400)
     t.equal((await app.inject({ method: 'GET', url: '/api/calls?limit=500', headers: controller.headers })).statusCode, 400)
   })
+
+  t.test('GET /api/flows/:id/versions names who saved and published each version', async (t) => {
+    const url = `/api/flows/${flow.id}/versions`
+    const byAdmin = await app.inject({ method: 'POST', url, headers: admin, payload: { definition } })
+    t.equal(byAdmin.statusCode, 201)
+    t.notOk('createdByName' in byAdmin.json(), 'the saved version\'s reply is unchanged')
+    t.equal((await app.inject({ method: 'POST', url: `${url}/2/publish`, headers: ops.headers })).statusCode, 200)
+    const byOps = await app.inject({ method: 'POST', url, headers: ops.headers, payload: { definition } })
+    t.equal(byOps.statusCode, 201)
+    // Revoked since: the name still shows on what the user did.
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/users/${ops.id}`, headers: admin })).statusCode, 204)
+
+    const list = await app.inject({ method: 'GET', url, headers: controller.headers })
+    t.equal(list.statusCode, 200)
+    const versions = list.json() as Array<Record<string, unknown>>
+    t.same(versions.map((v) => [v.version, v.createdByName, v.publishedByName]), [
+      [1, 'O', 'O'],
+      [2, null, 'ops person'],
+      [3, 'ops person', null]
+    ])
+    t.match(versions[1], { createdBy: null, publishedBy: ops.id })
+    t.match(versions[2], { createdBy: ops.id, publishedBy: null, publishedAt: null })
+    t.same(Object.keys(versions[0]!).sort(), ['createdAt', 'createdBy', 'createdByName', 'publishedAt', 'publishedBy', 'publishedByName', 'version'], 'no definitions in the list')
+    t.equal((await app.inject({ method: 'GET', url, headers: otherController.headers })).statusCode, 404, 'another tenant\'s flow is not found')
+  })
 })
 
 t.test('console files: content types, caching, and a clear 503 before the build', async (t) => {

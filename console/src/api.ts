@@ -79,6 +79,7 @@ export interface Tenant { id: string, name: string, createdAt: string, offboardi
 export interface Me { userId: string | null, tenantId: string | null, role: 'admin' | 'ops' | 'agent' | 'controller', actor: string, name: string | null }
 export interface Flow { id: string, tenantId: string, campaignId: string, name: string, publishedVersion: number | null, createdAt: string }
 export interface VersionSummary { version: number, createdBy: string | null, createdAt: string, publishedAt: string | null, publishedBy: string | null }
+export interface VersionListItem extends VersionSummary { createdByName: string | null, publishedByName: string | null }
 export interface Version extends VersionSummary { definition: unknown }
 /** The graph the server reads from a definition (POST /api/flows/validate): the console only draws it. */
 export interface FlowGraph {

@@ -124,6 +124,8 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     await page.waitForSelector('[data-testid=flow-message]:text-is("Published version 1.")')
     t.equal(await page.textContent('[data-testid=published-version]'), 'version 1')
     t.match(await page.textContent('tr[data-version="1"]'), /v1 \(live\)/)
+    t.equal(await page.textContent('tr[data-version="1"] [data-testid=saved-by]'), 'Pat ops', 'saved by a name, not an id')
+    t.match(await page.textContent('tr[data-version="1"]'), / by Pat ops/)
     const stored = (await app.inject({ method: 'GET', url: `/api/flows/${flowId}`, headers: { authorization: `Bearer ${opsKey}` } })).json()
     t.equal(stored.publishedVersion, 1, 'the server has version 1 live')
 

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, ApiError, type Campaign, type Flow, type FlowGraph, type Problem, type Validation, type Version, type VersionSummary } from '../api.js'
+import { api, ApiError, type Campaign, type Flow, type FlowGraph, type Problem, type Validation, type Version, type VersionListItem } from '../api.js'
 import { FlowGraphView } from '../flow-graph.js'
 import type { PageProps } from '../pages.js'
 import { go } from '../router.js'
@@ -56,6 +56,11 @@ function FlowList () {
   )
 }
 
+/** A saver or publisher: the user's name; the admin token has none (and no user). */
+function who (id: string | null, name: string | null): string {
+  return id === null ? 'admin token' : name ?? `user ${id}`
+}
+
 /** Node ids and their written types, as the text has them (problems are listed under them). */
 function nodesWritten (def: unknown): Array<[string, string]> {
   const nodes = (def as { nodes?: unknown } | null)?.nodes
@@ -71,7 +76,7 @@ function nodeOf (path: string): string | null {
 
 function FlowEditor ({ id }: { id: string }) {
   const [flow, setFlow] = useState<Flow | null>(null)
-  const [versions, setVersions] = useState<VersionSummary[]>([])
+  const [versions, setVersions] = useState<VersionListItem[]>([])
   const [opened, setOpened] = useState<number | null>(null)
   const [text, setText] = useState('')
   const [problems, setProblems] = useState<Problem[]>([])
@@ -89,7 +94,7 @@ function FlowEditor ({ id }: { id: string }) {
   const campaignOf = useRef<string | null>(null)
 
   const reload = async () => {
-    const [f, v] = await Promise.all([api<Flow>('GET', `/flows/${id}`), api<VersionSummary[]>('GET', `/flows/${id}/versions`)])
+    const [f, v] = await Promise.all([api<Flow>('GET', `/flows/${id}`), api<VersionListItem[]>('GET', `/flows/${id}/versions`)])
     setFlow(f); setVersions(v); campaignOf.current = f.campaignId
     return { f, v }
   }
@@ -203,8 +208,8 @@ function FlowEditor ({ id }: { id: string }) {
           {[...versions].reverse().map((v) => (
             <tr key={v.version} data-version={v.version}>
               <td>v{v.version}{v.version === flow.publishedVersion ? ' (live)' : ''}</td>
-              <td>{v.createdBy ?? 'admin token'}</td><td>{new Date(v.createdAt).toLocaleString()}</td>
-              <td>{v.publishedAt === null ? '—' : `${new Date(v.publishedAt).toLocaleString()} by ${v.publishedBy ?? 'admin token'}`}</td>
+              <td data-testid="saved-by">{who(v.createdBy, v.createdByName)}</td><td>{new Date(v.createdAt).toLocaleString()}</td>
+              <td>{v.publishedAt === null ? '—' : `${new Date(v.publishedAt).toLocaleString()} by ${who(v.publishedBy, v.publishedByName)}`}</td>
               <td>
                 <button type="button" class="link" onClick={() => { open(v.version).catch((e: Error) => setError(e.message)) }}>Open</button>
                 {v.version !== flow.publishedVersion && <button type="button" onClick={() => publish(v.version)}>Publish v{v.version}</button>}

@@ -3,7 +3,8 @@ import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole, type Principal } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
-import { findFlow, findVersion, insertFlow, insertVersion, listFlows, listVersions, markPublished, previousPublished } from '../../db/flows.js'
+import { findFlow, findVersion, insertFlow, insertVersion, listFlows, markPublished, previousPublished } from '../../db/flows.js'
+import { listVersionsWithNames } from '../../db/version-list.js'
 import { BadRequest, errorReplies, InvalidFlow, NotFound } from '../../errors.js'
 import { checkAgainstCampaign, graphView, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
 
@@ -16,6 +17,8 @@ const VersionSummary = {
   publishedBy: Type.Union([Type.String(), Type.Null()])
 }
 const VersionSchema = Type.Object({ ...VersionSummary, definition: Type.Unknown() })
+const Name = Type.Union([Type.String(), Type.Null()], { description: 'the user\'s name; null for the admin token' })
+const VersionListItem = Type.Object({ ...VersionSummary, createdByName: Name, publishedByName: Name })
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const ProblemSchema = Type.Object({ path: Type.String({ description: 'JSON pointer into the definition, e.g. /nodes/menu/options/1' }), message: Type.String() })
 // The graph the server reads from a definition, so the console draws it without a second copy of the engine's rules.
@@ -160,10 +163,10 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/flows/:id/versions', {
-    schema: { summary: 'Versions with who saved and published them, and when', tags: ['flows'], params: IdParams, response: { 200: Type.Array(Type.Object(VersionSummary)), ...errorReplies } }
+    schema: { summary: 'Versions with who saved and published them (ids and names), and when', tags: ['flows'], params: IdParams, response: { 200: Type.Array(VersionListItem), ...errorReplies } }
   }, async (request) => {
     const flow = await ownFlow(request.principal, request.params.id)
-    return (await listVersions(db, flow.id)).map(({ definition: _d, ...summary }) => summary)
+    return await listVersionsWithNames(db, flow.id)
   })
 
   app.get('/flows/:id/versions/:v', {
