@@ -45,7 +45,9 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     },
     // Unknown fields are an error the client should hear about, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // One line per request instead of two: plugins/core.ts logs it when the reply is sent.
+    disableRequestLogging: true
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   try {

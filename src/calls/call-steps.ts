@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db, RawQuery, RawSql } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
@@ -20,7 +19,8 @@ export interface CallStepDeps {
   raw: RawSql
   definitions: FlowVersionCache
   clock: Clock
-  log: FastifyBaseLogger
+  /** Object first, message second, as pino takes them. */
+  log: { info (obj: object, msg: string): void, warn (obj: object, msg: string): void, error (obj: object, msg: string): void }
   publicUrl: string
   numberHashKey: string
   /** Told the switchboard of every number looked up, for the database-free fallback. */

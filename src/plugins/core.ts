@@ -12,4 +12,9 @@ declare module 'fastify' {
 export default fp<{ config: Config, clock: Clock }>(async (app, opts) => {
   app.decorate('config', opts.config)
   app.decorate('clock', opts.clock)
+  // Fastify's own request logging writes two lines per request (received, completed); at the
+  // webhook rates a call flow sees, log writes were a tenth of the CPU. One line carries both.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ req: { method: request.method, url: request.url }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed')
+  })
 }, { name: 'core' })
