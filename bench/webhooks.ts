@@ -326,6 +326,7 @@ async function main (): Promise<void> {
 
   const outcomes: Outcome[] = []
   const fixed: Outcome[] = []
+  let finished = false
   try {
     for (const target of targets) {
       const stateful = target === 'pglite' || target === 'postgres'
@@ -350,8 +351,10 @@ async function main (): Promise<void> {
         await pg?.drop()
       }
     }
+    finished = true
   } finally {
-    if (opts['cpu-prof'] === undefined) rmSync(work, { recursive: true, force: true })
+    // Kept after a failure (the targets' logs) or with profiles.
+    if (finished && opts['cpu-prof'] === undefined) rmSync(work, { recursive: true, force: true })
   }
 
   const bare = outcomes.find((o) => o.target === 'bare')?.rps

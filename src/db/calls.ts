@@ -264,12 +264,13 @@ where id = $2::uuid`
 /**
  * One webhook step's writes in one statement: its events (numbered after the call's step_seq),
  * consent evidence, stream tokens, and the new state with the answer kept for Twilio's retries.
+ * The last statement of its transaction: it commits with it (see RawQuery).
  */
 export async function writeStepRaw (q: RawQuery, call: Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq'>, w: StepWrite, at: Date): Promise<void> {
   let seq = call.stepSeq
   const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
   await q(WRITE_STEP, [call.tenantId, call.id, at.toISOString(), JSON.stringify(events), call.callSid, call.remoteHash, call.campaignId, call.flowId, call.flowVersion,
-    JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes), JSON.stringify(w.state), seq, w.status, w.step, w.twiml])
+    JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes), JSON.stringify(w.state), seq, w.status, w.step, w.twiml], true)
 }
 
 // The voice webhook's step on a new call: the row is inserted with the state the start node left
