@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto'
 import { getCountries } from 'libphonenumber-js/min'
+import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { hashNumber } from '../src/privacy/number-hash.js'
 import { fastNormalize, normalizeNumber, normalizeWithLibrary } from '../src/privacy/phone.js'
@@ -92,7 +93,7 @@ t.test('import and screening over several batches', async (t) => {
   const app = await build(t)
   const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Batches' } })).json().id
   const campaign = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: admin, payload: { tenantId, name: 'B', timezone: 'UTC', retention: { recordingsDays: 30, callLogDays: 90, redactAfterDays: 30 }, lawfulBasis: 'consent', callCap: { count: 3, perDays: 30 }, defaultCountry: 'GB' } })).json()
-  const COUNT = 12_345 // more than two batches of import and of screening
+  const COUNT = 20_100 // more than two batches of import and of screening, and enough added rows to vacuum after
   const national = (i: number) => `020 7${String(1_000_000 + i).slice(1, 4)} ${String(1_000_000 + i).slice(4)}`
   const lines: string[] = ['number']
   const invalidAt: number[] = []
@@ -106,6 +107,10 @@ t.test('import and screening over several batches', async (t) => {
   t.equal(imported.statusCode, 200)
   const repeats = lines.length - 1 - invalidAt.length - Math.ceil(COUNT / 2)
   t.same(imported.json(), { lines: lines.length, added: Math.ceil(COUNT / 2), alreadyPresent: repeats, invalid: invalidAt.length, invalidLines: invalidAt })
+  if (app.database.kind === 'pglite') {
+    const stats = await app.database.db.execute(sql`select last_vacuum, last_analyze from pg_stat_user_tables where relname = 'suppressions'`) as unknown as { rows: Array<{ last_vacuum: unknown, last_analyze: unknown }> }
+    t.ok(stats.rows[0]?.last_vacuum != null && stats.rows[0]?.last_analyze != null, 'the embedded database vacuumed and analysed the list after a large import')
+  }
 
   const inputs = Array.from({ length: COUNT }, (_, i) => (i % 3 === 0 ? `+4420 7${String(1_000_000 + i).slice(1)}` : national(i)))
   inputs.splice(5000, 0, 'nonsense')

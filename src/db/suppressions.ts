@@ -27,6 +27,16 @@ export async function addSuppressions (db: Executor, tenantId: string, hashes: s
   return Number(rowsOf<{ n: number }>(result)[0]!.n)
 }
 
+/**
+ * After a large import into the embedded database: PGlite runs a single backend with no
+ * autovacuum worker, so a million fresh rows stay without statistics or visibility map and
+ * screening probes the heap for every number (measured at 1M rows: 27 µs a number before, 19 µs
+ * after, for 0.6 s of vacuum). PostgreSQL's autovacuum does this on its own.
+ */
+export async function tidyAfterImport (db: Executor): Promise<void> {
+  await db.execute(sql`vacuum (analyze) ${suppressions}`)
+}
+
 export async function suppressionsOf (db: Executor, tenantId: string, numberHash: string) {
   return await db.select().from(suppressions).where(and(eq(suppressions.tenantId, tenantId), eq(suppressions.numberHash, numberHash))).orderBy(asc(suppressions.createdAt))
 }

@@ -5,7 +5,7 @@ import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
-import { addSuppression, removeSuppressions, suppressionsOf, type SuppressionSource } from '../../db/suppressions.js'
+import { addSuppression, removeSuppressions, suppressionsOf, tidyAfterImport, type SuppressionSource } from '../../db/suppressions.js'
 import { BadRequest, errorReplies, Forbidden, NotFound } from '../../errors.js'
 import { normalizeNumber } from '../../privacy/phone.js'
 import { hashNumber } from '../../privacy/number-hash.js'
@@ -20,6 +20,8 @@ const Status = Type.Object({
   since: Type.Union([Type.String(), Type.Null()]),
   entries: Type.Array(Type.Object({ source: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String() }))
 })
+// Rows an import adds before the embedded database is vacuumed and analysed (see tidyAfterImport).
+const TIDY_AFTER = 10_000
 // Numbers per database round trip when screening a CSV list.
 const SCREEN_BATCH = 5000
 const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Type.String(), Type.Null()]), callable: Type.Boolean(), reason: Type.Optional(Type.String()) })
@@ -99,6 +101,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const tenantId = writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId')
     const at = app.clock.now()
     const result = await importSuppressions(db, numberHashKey, request.body as Readable, { tenantId, source: request.query.source ?? 'import', country: request.query.country ?? null, createdBy: request.principal.userId, at })
+    if (app.database.kind === 'pglite' && result.added >= TIDY_AFTER) await tidyAfterImport(db)
     await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source: request.query.source ?? 'import', added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid }, at }))
     return result
   })
