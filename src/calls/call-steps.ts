@@ -147,7 +147,7 @@ async function startCallGeneral (deps: CallStepDeps, p: { callSid: string, from:
  */
 export async function continueCall (deps: CallStepDeps, p: { callSid: string, node: string, step?: number, digits?: string, dialStatus?: string }): Promise<string> {
   const input: FlowInput = { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) }
-  // Three round trips on the usual path (lock, one write, commit); see startCall.
+  // The usual path: lock, one write, commit; two round trips on PostgreSQL (db/client.ts), see startCall.
   const answer = await fastPath(deps, async (q) => {
     const call = await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
     return await fastStep(deps, q, p.callSid, call, input, p.step, deps.clock.now())
