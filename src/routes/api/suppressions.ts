@@ -24,6 +24,7 @@ const Status = Type.Object({
 const TIDY_AFTER = 10_000
 // Numbers per database round trip when screening a CSV list.
 const SCREEN_BATCH = 5000
+const SCREEN_AHEAD = 2
 const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Type.String(), Type.Null()]), callable: Type.Boolean(), reason: Type.Optional(Type.String()) })
 
 /** The suppression list: opt-outs from every channel, and national do-not-call registers. */
@@ -136,30 +137,27 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const lines = createInterface({ input: request.body as Readable, crlfDelay: Infinity })
       let batch: string[] = []
       const out = (results: Screened[]) => results.map((r) => `${r.input.includes(',') || r.input.includes('"') ? `"${r.input.replaceAll('"', '""')}"` : r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}\r\n`).join('')
-      // The next batch is read and hashed while the database answers for the previous one.
-      let answering: Promise<Screened[]> | null = null
+      // Batches are read and hashed while the database answers for earlier ones; up to
+      // SCREEN_AHEAD are outstanding (PostgreSQL answers them on separate connections, in
+      // parallel). Answers go out in input order.
+      const answering: Array<Promise<Screened[]>> = []
       const screen = () => {
         const next = screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now)
         next.catch(() => {}) // awaited below; not unhandled meanwhile
         batch = []
-        return next
+        answering.push(next)
       }
       for await (const line of lines) {
         const input = line.split(',')[0]!.trim()
         if (input === '') continue
         batch.push(input)
         if (batch.length >= SCREEN_BATCH) {
-          const next = screen()
-          if (answering !== null) yield out(await answering)
-          answering = next
+          screen()
+          if (answering.length > SCREEN_AHEAD) yield out(await answering.shift()!)
         }
       }
-      if (batch.length > 0) {
-        const next = screen()
-        if (answering !== null) yield out(await answering)
-        answering = next
-      }
-      if (answering !== null) yield out(await answering)
+      if (batch.length > 0) screen()
+      while (answering.length > 0) yield out(await answering.shift()!)
     }
     return reply.type('text/csv').send(Readable.from(rows()) as never)
   })
