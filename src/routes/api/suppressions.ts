@@ -139,7 +139,8 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const out = (results: Screened[]) => results.map((r) => `${r.input.includes(',') || r.input.includes('"') ? `"${r.input.replaceAll('"', '""')}"` : r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}\r\n`).join('')
       // Batches are read and hashed while the database answers for earlier ones; up to
       // SCREEN_AHEAD are outstanding (PostgreSQL answers them on separate connections, in
-      // parallel). Answers go out in input order.
+      // parallel; on 2 vCPU four did no better than two). Answers go out in input order, and
+      // at most SCREEN_AHEAD + 1 batches are held, whatever the length of the list.
       const answering: Array<Promise<Screened[]>> = []
       const screen = () => {
         const next = screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now)
