@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyServerOptions } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Database } from './db/client.js'
@@ -47,7 +47,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     forceCloseConnections: 'idle',
     // One line per request instead of two: plugins/core.ts logs it when the reply is sent.
-    disableRequestLogging: true
+    logController: new LogController({ disableRequestLogging: true })
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   try {
