@@ -86,15 +86,16 @@ export function expectedAudio (seconds: number): Buffer {
 /**
  * A Twilio Media Stream to `base`: start with the token, `seconds` of both tracks in real time
  * (20 ms frames), stop. Resolves once the socket closed, with how many 20 ms slots were sent
- * before it did (fewer than asked when the server went away).
+ * before it did (fewer than asked when the server went away), and when slot 0 was due: slot k
+ * is never sent before `startedAt + 20 k` ms.
  */
-export async function stream (base: string, callSid: string, token: string, seconds: number): Promise<{ slots: number, cut: boolean }> {
+export async function stream (base: string, callSid: string, token: string, seconds: number): Promise<{ slots: number, cut: boolean, startedAt: number }> {
   const url = `${base.replace(/^http/, 'ws')}/twilio/media`
   const ws = new WebSocket(url, { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL.replace(/^http/, 'ws')}/twilio/media`, {}) } })
   ws.on('error', () => {})
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()))
   const opened = await Promise.race([new Promise<boolean>((resolve) => ws.once('open', () => resolve(true))), closed.then(() => false)])
-  if (!opened) return { slots: 0, cut: true }
+  if (!opened) return { slots: 0, cut: true, startedAt: Date.now() }
   const streamSid = 'MZ' + callSid.slice(2)
   let seq = 0
   const send = (message: unknown) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)) }
@@ -116,7 +117,7 @@ export async function stream (base: string, callSid: string, token: string, seco
   send({ event: 'stop', sequenceNumber: String(++seq), streamSid, stop: { accountSid: 'AC' + '0'.repeat(32), callSid } })
   setTimeout(() => ws.close(), 200).unref()
   await closed
-  return { slots: slot, cut }
+  return { slots: slot, cut, startedAt: started }
 }
 
 /** Polls `fn` until it returns a value that is not undefined, or fails after `ms`. */
