@@ -52,21 +52,7 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
   const definition = await deps.definitions(deps.raw.query, route.flowId, route.publishedVersion) as FlowDefinition | null
   if (definition === null) return await startCallGeneral(deps, p)
   deps.rememberSwitchboard(local, campaign.switchboard)
-  const call: NewCall = {
-    tenantId: route.tenantId,
-    callSid: p.callSid,
-    direction: inbound ? 'inbound' : 'outbound',
-    campaignId: campaign.id,
-    flowId: route.flowId,
-    flowVersion: route.publishedVersion,
-    remoteHash: hashNumber(deps.numberHashKey, remote),
-    remoteNumber: campaign.storeCallerNumber ? remote : null,
-    remoteWithheld: !E164.test(remote),
-    localNumber: local,
-    status: 'in-progress',
-    state: initialCallState(),
-    startedAt: now
-  }
+  const call = newCall(deps, p.callSid, inbound, local, remote, route, now)
   const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
   const fresh: LockedCall = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
   const result = runStep(definition, fresh.state, { kind: 'start' }, contextFor(deps, fresh, now))
@@ -89,6 +75,25 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
   return answer ?? await startCallGeneral(deps, p)
 }
 
+/** The row of a call that starts now, as both start paths insert it. */
+function newCall (deps: CallStepDeps, callSid: string, inbound: boolean, local: string, remote: string, route: { tenantId: string, flowId: string, publishedVersion: number | null, campaign: { id: string, storeCallerNumber: boolean } }, now: Date): NewCall {
+  return {
+    tenantId: route.tenantId,
+    callSid,
+    direction: inbound ? 'inbound' : 'outbound',
+    campaignId: route.campaign.id,
+    flowId: route.flowId,
+    flowVersion: route.publishedVersion,
+    remoteHash: hashNumber(deps.numberHashKey, remote),
+    remoteNumber: route.campaign.storeCallerNumber ? remote : null,
+    remoteWithheld: !E164.test(remote),
+    localNumber: local,
+    status: 'in-progress',
+    state: initialCallState(),
+    startedAt: now
+  }
+}
+
 async function startCallGeneral (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
   const inbound = !p.direction.startsWith('outbound')
   const local = inbound ? p.to : p.from
@@ -108,21 +113,7 @@ async function startCallGeneral (deps: CallStepDeps, p: { callSid: string, from:
   }
   const now = deps.clock.now()
   const ended = campaign.endsAt !== null && now >= campaign.endsAt
-  const call = {
-    tenantId: route.tenantId,
-    callSid: p.callSid,
-    direction: inbound ? 'inbound' : 'outbound',
-    campaignId: campaign.id,
-    flowId: route.flowId,
-    flowVersion: route.publishedVersion,
-    remoteHash: hashNumber(deps.numberHashKey, remote),
-    remoteNumber: campaign.storeCallerNumber ? remote : null,
-    remoteWithheld: !E164.test(remote),
-    localNumber: local,
-    status: 'in-progress',
-    state: initialCallState(),
-    startedAt: now
-  }
+  const call = newCall(deps, p.callSid, inbound, local, remote, route, now)
   if (ended || route.definition === null) {
     // After its end date a campaign's number still reaches the client: straight to the switchboard.
     const outcome = ended ? 'campaign-ended-forwarded' : 'no-published-flow'

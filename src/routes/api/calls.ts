@@ -30,7 +30,8 @@ const ControlBody = Type.Object({
 
 const ControlReply = Type.Object({ callSid: Type.String(), action: Type.String(), at: Type.String(), recordingId: Type.Optional(Type.String()) })
 
-const CallDetail = Type.Object({
+// What the list and the detail both say of a call.
+const callFields = {
   callSid: Type.String(),
   direction: Type.String(),
   status: Type.String(),
@@ -39,10 +40,14 @@ const CallDetail = Type.Object({
   flowVersion: Type.Union([Type.Integer(), Type.Null()]),
   ourNumber: Type.String(),
   callerNumber: Type.Union([Type.String(), Type.Null()]),
-  attributes: Type.Record(Type.String(), Type.String()),
   startedAt: Type.String(),
   endedAt: Type.Union([Type.String(), Type.Null()]),
-  durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
+  durationSeconds: Type.Union([Type.Integer(), Type.Null()])
+}
+
+const CallDetail = Type.Object({
+  ...callFields,
+  attributes: Type.Record(Type.String(), Type.String()),
   events: Type.Array(Type.Object({ seq: Type.Integer(), node: Type.Union([Type.String(), Type.Null()]), input: Type.Union([Type.String(), Type.Null()]), outcome: Type.String(), at: Type.String() })),
   consents: Type.Array(Type.Object({ decision: Type.String(), granted: Type.Boolean(), method: Type.String(), node: Type.String(), prompt: Type.String(), digits: Type.Union([Type.String(), Type.Null()]), flowVersion: Type.Union([Type.Integer(), Type.Null()]), attestedBy: Type.Union([Type.String(), Type.Null()]), at: Type.String() })),
   recordings: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), durationMs: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String(), retainUntil: Type.Union([Type.String(), Type.Null()]), legalHold: Type.Boolean(), truncated: Type.Boolean({ description: 'recovered after its process died mid-call: durationMs is what was saved' }) }))
@@ -57,20 +62,7 @@ const CallListQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' }))
 }, { additionalProperties: false })
 
-const CallSummary = Type.Object({
-  callSid: Type.String(),
-  direction: Type.String(),
-  status: Type.String(),
-  campaignId: Type.Union([Type.String(), Type.Null()]),
-  flowId: Type.Union([Type.String(), Type.Null()]),
-  flowVersion: Type.Union([Type.Integer(), Type.Null()]),
-  ourNumber: Type.String(),
-  callerNumber: Type.Union([Type.String(), Type.Null()]),
-  startedAt: Type.String(),
-  endedAt: Type.Union([Type.String(), Type.Null()]),
-  durationSeconds: Type.Union([Type.Integer(), Type.Null()]),
-  recordings: Type.Integer()
-})
+const CallSummary = Type.Object({ ...callFields, recordings: Type.Integer() })
 
 // The cursor is the last row's sort key; base64url so it travels in a query string untouched.
 const encodeCursor = (row: { startedAt: string, callSid: string }) => Buffer.from(`${row.startedAt}|${row.callSid}`).toString('base64url')
