@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
@@ -10,7 +9,10 @@ import { BadRequest, errorReplies, Forbidden, NotFound } from '../../errors.js'
 import { normalizeNumber } from '../../privacy/phone.js'
 import { hashNumber } from '../../privacy/number-hash.js'
 import { importSuppressions } from '../../suppression/import.js'
-import { screenNumbers, type Screened } from '../../suppression/screen.js'
+import { capWindow, screenNumbers } from '../../suppression/screen.js'
+import { CSV_HEADER, lineChunks } from '../../suppression/screen-csv.js'
+import { ScreenWorkers } from '../../suppression/screen-workers.js'
+import { loadScreeningSet } from '../../suppression/load-screening-set.js'
 
 const Country = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2, for numbers written without +' })
 const TenantId = Type.String({ format: 'uuid', description: 'admin only' })
@@ -20,11 +22,10 @@ const Status = Type.Object({
   since: Type.Union([Type.String(), Type.Null()]),
   entries: Type.Array(Type.Object({ source: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String() }))
 })
-// Rows an import adds before the embedded database is vacuumed and analysed (see tidyAfterImport).
+// Rows an import adds before the table is vacuumed and analysed (see tidyAfterImport).
 const TIDY_AFTER = 10_000
-// Numbers per database round trip when screening a CSV list.
-const SCREEN_BATCH = 5000
-const SCREEN_AHEAD = 2
+// Bytes of a CSV list a worker screens at a time (~8,000 numbers).
+const SCREEN_CHUNK_BYTES = 128 * 1024
 const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Type.String(), Type.Null()]), callable: Type.Boolean(), reason: Type.Optional(Type.String()) })
 
 /** The suppression list: opt-outs from every channel, and national do-not-call registers. */
@@ -33,6 +34,8 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { numberHashKey } = app.config
   // CSV bodies are handed over as a stream: an import of millions of lines is read line by line.
   app.addContentTypeParser('text/csv', (_request, payload, done) => { done(null, payload) })
+  const workers = new ScreenWorkers(numberHashKey)
+  app.addHook('onClose', async () => { await workers.close() })
 
   const e164 = (input: string, field: string, country?: string | null) => {
     const number = normalizeNumber(input, country)
@@ -102,7 +105,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const tenantId = writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId')
     const at = app.clock.now()
     const result = await importSuppressions(db, numberHashKey, request.body as Readable, { tenantId, source: request.query.source ?? 'import', country: request.query.country ?? null, createdBy: request.principal.userId, at })
-    if (app.database.kind === 'pglite' && result.added >= TIDY_AFTER) await tidyAfterImport(db)
+    if (result.added >= TIDY_AFTER) await tidyAfterImport(db)
     await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source: request.query.source ?? 'import', added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid }, at }))
     return result
   })
@@ -129,36 +132,24 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (campaign === null) throw new NotFound('campaign')
     const now = app.clock.now()
     if (!csv) return { results: await screenNumbers(db, numberHashKey, campaign.tenantId, campaign, (request.body as { numbers: string[] }).numbers, now) }
-    // CSV in, CSV out, a batch at a time: a list of a million numbers is never held whole.
+    // CSV in, CSV out, a chunk at a time: a list of a million numbers is never held whole. The
+    // lists are read once into memory (a snapshot as of now) and the chunks are screened against
+    // it by worker threads; the database is not asked about each number.
+    workers.warm()
+    const set = await loadScreeningSet(db, campaign.tenantId, capWindow(campaign, now))
+    const country = campaign.defaultCountry
     async function * rows () {
-      yield 'input,number,result\r\n'
-      // Created here, when the reply starts reading: a readline made earlier would start the
-      // body flowing and drop the lines read before this loop began.
-      const lines = createInterface({ input: request.body as Readable, crlfDelay: Infinity })
-      let batch: string[] = []
-      const out = (results: Screened[]) => results.map((r) => `${r.input.includes(',') || r.input.includes('"') ? `"${r.input.replaceAll('"', '""')}"` : r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}\r\n`).join('')
-      // Batches are read and hashed while the database answers for earlier ones; up to
-      // SCREEN_AHEAD are outstanding (PostgreSQL answers them on separate connections, in
-      // parallel; on 2 vCPU four did no better than two). Answers go out in input order, and
-      // at most SCREEN_AHEAD + 1 batches are held, whatever the length of the list.
-      const answering: Array<Promise<Screened[]>> = []
-      const screen = () => {
-        const next = screenNumbers(db, numberHashKey, campaign!.tenantId, campaign!, batch, now)
+      yield CSV_HEADER
+      // Answers go out in input order; at most two chunks a thread are outstanding, so memory is
+      // bounded whatever the length of the list.
+      const answering: Array<Promise<string>> = []
+      for await (const text of lineChunks(request.body as Readable, SCREEN_CHUNK_BYTES)) {
+        const next = workers.screen(text, set, country)
         next.catch(() => {}) // awaited below; not unhandled meanwhile
-        batch = []
         answering.push(next)
+        if (answering.length >= 2 * workers.size) yield await answering.shift()!
       }
-      for await (const line of lines) {
-        const input = line.split(',')[0]!.trim()
-        if (input === '') continue
-        batch.push(input)
-        if (batch.length >= SCREEN_BATCH) {
-          screen()
-          if (answering.length > SCREEN_AHEAD) yield out(await answering.shift()!)
-        }
-      }
-      if (batch.length > 0) screen()
-      while (answering.length > 0) yield out(await answering.shift()!)
+      while (answering.length > 0) yield await answering.shift()!
     }
     return reply.type('text/csv').send(Readable.from(rows()) as never)
   })
