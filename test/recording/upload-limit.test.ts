@@ -1,0 +1,46 @@
+import { eq } from 'drizzle-orm'
+import t from 'tap'
+import { recordings } from '../../src/db/schema.js'
+import { admitted, consentingCall, mediaFrame, openStream, payloadFor, settle, setup, startFrame, stopFrame } from '../media-helpers.js'
+
+t.test('calls that end together upload four at a time, and every one is stored', async (t) => {
+  const { app } = await setup(t)
+  // Every S3 request takes 50 ms longer, so uploads overlap; an upload is counted from its first
+  // request for the key until its retention tag is set, which is its last.
+  const active = new Set<string>()
+  let most = 0
+  app.objectStore.client.middlewareStack.add((next, context) => async (args) => {
+    const key = (args.input as { Key?: string }).Key
+    if (key === undefined) return await next(args)
+    active.add(key)
+    most = Math.max(most, active.size)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    try { return await next(args) } finally { if (context.commandName === 'PutObjectTaggingCommand') active.delete(key) }
+  }, { step: 'initialize', name: 'countUploads' })
+
+  const CALLS = 10
+  const streams = []
+  for (let i = 0; i < CALLS; i++) {
+    const { callSid, token } = await consentingCall(app, '1', `+4477009001${String(i).padStart(2, '0')}`)
+    const { ws } = await openStream(app)
+    ws.send(startFrame(callSid, token))
+    await admitted(app, callSid)
+    for (let slot = 0; slot < 50; slot++) {
+      ws.send(mediaFrame('inbound', slot * 20, payloadFor(0, slot)))
+      ws.send(mediaFrame('outbound', slot * 20, payloadFor(1, slot)))
+    }
+    streams.push({ ws, callSid })
+  }
+  for (const { ws, callSid } of streams) ws.send(stopFrame(callSid))
+  await settle(app)
+  for (const { ws } of streams) ws.terminate()
+
+  t.ok(most <= 4, `never more than four uploads at once (${most})`)
+  // An upload runs inside a transaction that holds its recording's row: PGlite runs one
+  // transaction at a time, so there they go one by one; PostgreSQL runs the four side by side.
+  if (app.database.kind === 'postgres') t.equal(most, 4, 'and the four were used')
+  else t.equal(most, 1, 'one at a time in the embedded database')
+  const stored = await app.database.db.select({ status: recordings.status }).from(recordings).where(eq(recordings.status, 'stored'))
+  t.equal(stored.length, CALLS, 'the ones that waited were uploaded too')
+  t.equal(active.size, 0)
+})
