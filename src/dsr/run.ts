@@ -74,8 +74,13 @@ export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash
   let objectVersions = 0
   for (const rec of data.recordings) {
     if (keepCalls.has(rec.callId)) continue
-    if (rec.status === 'stored' && rec.deletedAt === null) objectVersions += await deleteAllVersions(deps.store, rec.bucket, rec.key)
+    // The row first. An upload in progress holds it (FOR UPDATE) until its object is in the
+    // bucket, so this waits for it; deleting the objects after that leaves nothing behind,
+    // whereas a spooled recording read as not yet uploaded used to keep the object it got.
     await deleteRecordingRow(tx, rec.id)
+    if (rec.deletedAt !== null) continue
+    const deleted = await deleteAllVersions(deps.store, rec.bucket, rec.key)
+    if (rec.status === 'stored') objectVersions += deleted
   }
   const erased = data.calls.filter((c) => !keepCalls.has(c.id))
   await eraseCalls(tx, erased.map((c) => c.id), erased.map((c) => c.callSid))

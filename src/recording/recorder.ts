@@ -8,7 +8,7 @@ import type { TenantKeys } from '../crypto/tenant-keys.js'
 import { appendCallEvent } from '../db/calls.js'
 import type { Db } from '../db/client.js'
 import { isRestricted } from '../db/dsr.js'
-import { callForRecording, controlsSince, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
+import { callForRecording, controlsSince, findRecording, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
 import { RETENTION_TAG } from '../storage/lifecycle.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { uploadFile } from '../storage/upload-file.js'
@@ -168,7 +168,12 @@ export function createRecorder (deps: RecorderDeps) {
     const file = join(deps.spoolDir, `${id}.enc`)
     return await db.transaction(async (tx) => {
       const row = await lockSpooled(tx, id)
-      if (row === null) return false
+      if (row === null) {
+        // Not locked by another upload but gone: erased or offboarded. The file is personal data
+        // that may no longer be uploaded or kept.
+        if (await findRecording(tx, id) === null) await discard(id)
+        return false
+      }
       try {
         const size = (await stat(file)).size
         await uploadFile(store, { bucket: row.bucket, key: row.key, file, sseKmsKeyId: deps.sseKmsKeyId })
@@ -187,6 +192,24 @@ export function createRecorder (deps: RecorderDeps) {
       await unlink(file).catch(() => {})
       return true
     })
+  }
+
+  async function discard (id: string): Promise<void> {
+    try {
+      await unlink(join(deps.spoolDir, `${id}.enc`))
+      log.info({ recordingId: id }, 'spool file of an erased recording deleted')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+  }
+
+  /**
+   * After an erasure: deletes the spool files of those recordings whose rows are gone, at once
+   * rather than at the next upload retry. A row still there (kept, or not yet committed) keeps
+   * its file.
+   */
+  async function discardErased (ids: string[]): Promise<void> {
+    for (const id of ids) if (await findRecording(db, id) === null) await discard(id)
   }
 
   /**
@@ -230,5 +253,5 @@ export function createRecorder (deps: RecorderDeps) {
     return stored
   }
 
-  return { open, finalize, adoptOrphans, retrySpooled, pollControls, liveCount: () => live.size }
+  return { open, finalize, adoptOrphans, retrySpooled, discardErased, pollControls, liveCount: () => live.size }
 }

@@ -88,6 +88,8 @@ export function serverProcess (t: Teardown, env: Record<string, string>): Server
       running.stdout!.on('data', keep)
       running.stderr!.on('data', keep)
       server.exited = new Promise((resolve) => running.once('exit', (code, signal) => resolve(signal ?? code ?? 0)))
+      // A server that dies on its own (not by kill()) shows its last output, so a failure after it says why.
+      running.once('exit', (code, signal) => { if (child === running) process.stderr.write(`server process exited by itself (${signal ?? code}); its last output:\n${output}\n`) })
       for (let i = 0; ; i++) {
         if (await fetch(`${server.url}/healthz`).then((r) => r.ok, () => false)) return
         if (running.exitCode !== null || running.signalCode !== null) throw new Error(`server exited at start: ${output}`)

@@ -23,10 +23,17 @@ export async function webhook (base: string, path: string, params: Record<string
 }
 
 export async function api<T = Record<string, unknown>> (base: string, method: string, path: string, body?: unknown, key = ADMIN_TOKEN): Promise<{ status: number, json: T }> {
-  const res = await fetch(base + path, {
+  const send = async () => await fetch(base + path, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
+  // A kept-alive connection the server closed for idleness just as it was reused (a test
+  // process stalled by a loaded machine can miss the client's own idle timer) is reset before
+  // any answer; a GET is safe to send again on a new one.
+  const res = await send().catch(async (err: unknown) => {
+    if (method !== 'GET' || (err as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw err
+    return await send()
   })
   const text = await res.text()
   return { status: res.status, json: (text === '' ? null : JSON.parse(text)) as T }

@@ -53,8 +53,10 @@ const dsrRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (type === 'restriction' && await isRestricted(db, tenantId, numberHash)) throw new Conflict('the number is already restricted')
 
     let exported: unknown
+    let recordingIds: string[] = []
     const row = await db.transaction(async (tx) => {
       const data = await subjectData(tx, tenantId, numberHash)
+      recordingIds = data.recordings.map((r) => r.id)
       const created = await insertDsr(tx, { tenantId, type, numberHash, status: 'in-progress', requestedBy: principal.userId, createdAt: now })
       let result: Record<string, unknown>
       let status = 'completed'
@@ -87,6 +89,7 @@ const dsrRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await appendAudit(tx, { tenantId, actor: principal.actor, action: `dsr.${type}`, subject: `dsr:${created.id}`, details: result, at: now })
       return done
     })
+    if (type === 'erasure') await app.recorder.discardErased(recordingIds)
     return reply.code(201).send({ ...view(row), ...(exported !== undefined ? { export: exported } : {}) })
   })
 
