@@ -86,8 +86,11 @@ export async function settle (app: App): Promise<void> {
 }
 
 
-/** Records `seconds` of a consented call through the real pipeline; returns the expected audio. */
-export async function recordCall (app: App, from: string, seconds: number) {
+/**
+ * Streams `seconds` of a consented call's audio (and, unless told not to, its stop) without
+ * waiting for the recording to be stored; returns the open socket and the expected audio.
+ */
+export async function streamCall (app: App, from: string, seconds: number, opts: { stop?: boolean } = {}) {
   const { callSid, token } = await consentingCall(app, '1', from)
   const { ws } = await openStream(app)
   ws.send(startFrame(callSid, token))
@@ -100,13 +103,18 @@ export async function recordCall (app: App, from: string, seconds: number) {
     ws.send(mediaFrame('inbound', slot * 20, left))
     ws.send(mediaFrame('outbound', slot * 20, right))
   }
-  ws.send(stopFrame(callSid))
+  if (opts.stop !== false) ws.send(stopFrame(callSid))
+  return { callSid, ws, audio }
+}
+
+/** Records `seconds` of a consented call through the real pipeline; returns the expected audio. */
+export async function recordCall (app: App, from: string, seconds: number) {
+  const { callSid, ws, audio } = await streamCall(app, from, seconds)
   await settle(app)
   ws.terminate()
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   return { callSid, recordingId: row!.id, audio }
 }
-
 
 /** The µ-law WAV a stored recording of `audio` must play as, written out independently of src/recording/wav.ts. */
 export function wav (audio: Buffer): Buffer {

@@ -8,7 +8,8 @@ import { sha256 } from '@noble/hashes/sha2.js'
  */
 export function hashNumber (key: string, number: string): string {
   if (key !== lastKey) { lastHasher = new NumberHasher(key); lastKey = key }
-  return Buffer.from(lastHasher!.digest(number)).toString('hex')
+  const digest = lastHasher!.digest(number)
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex')
 }
 
 let lastKey: string | undefined

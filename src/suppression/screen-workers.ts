@@ -80,8 +80,8 @@ export class ScreenWorkers {
  * threads by itself: a .ts entry is started through a one-line module that registers tsx first.
  */
 function workerUrl (): URL {
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './screen-worker.ts' : './screen-worker.js', import.meta.url)
-  if (!entry.pathname.endsWith('.ts')) return entry
+  if (import.meta.url.endsWith('.js')) return new URL('./screen-worker.js', import.meta.url)
+  const entry = new URL('./screen-worker.ts', import.meta.url)
   const boot = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(entry.href)})`
   return new URL('data:text/javascript,' + encodeURIComponent(boot))
 }

@@ -5,20 +5,25 @@ import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { recordings } from '../../src/db/schema.js'
 import { admin, bearer } from '../helper.js'
-import { admitted, consentingCall, mediaFrame, openStream, payloadFor, settle, setup, startFrame, stopFrame } from '../media-helpers.js'
+import { settle, setup, streamCall } from '../media-helpers.js'
 
-/** A consented call with a second of audio, stopped: its recording is spooled and its upload starts. */
-async function recordAndStop (app: Awaited<ReturnType<typeof setup>>['app'], from: string) {
-  const { callSid, token } = await consentingCall(app, '1', from)
-  const { ws } = await openStream(app)
-  ws.send(startFrame(callSid, token))
-  await admitted(app, callSid)
-  for (let slot = 0; slot < 50; slot++) {
-    ws.send(mediaFrame('inbound', slot * 20, payloadFor(0, slot)))
-    ws.send(mediaFrame('outbound', slot * 20, payloadFor(1, slot)))
-  }
-  ws.send(stopFrame(callSid))
-  return { callSid, ws }
+/** Makes every upload fail (S3 refusing PutObject) until the returned function is called. */
+function failUploads (app: Awaited<ReturnType<typeof setup>>['app']): () => void {
+  let down = true
+  app.objectStore.client.middlewareStack.add((next, context) => async (args) => {
+    if (down && context.commandName === 'PutObjectCommand') throw new Error('S3 is down')
+    return await next(args)
+  }, { step: 'initialize', name: 's3Down' })
+  return () => { down = false }
+}
+
+/** A consented second of audio whose upload failed: the recording's row and its spool file. */
+async function spooledRecording (app: Awaited<ReturnType<typeof setup>>['app'], from: string) {
+  const { callSid, ws } = await streamCall(app, from, 1)
+  await settle(app)
+  ws.terminate()
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  return { row: row!, file: join(app.spoolDir, `${row!.id}.enc`) }
 }
 
 /** The objects stored under a key (s3rver keeps no versions: a deleted object is gone). */
@@ -37,7 +42,7 @@ t.test('an erasure while the recording is being uploaded leaves no object, no ro
     return await next(args)
   }, { step: 'initialize', name: 'slowUpload' })
 
-  const { callSid, ws } = await recordAndStop(app, '+447700900321')
+  const { callSid, ws } = await streamCall(app, '+447700900321', 1)
   await started
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   const erased = await app.inject({ method: 'POST', url: '/api/dsr', headers: controller, payload: { type: 'erasure', number: '+447700900321' } })
@@ -54,44 +59,27 @@ t.test('an erasure while the recording is being uploaded leaves no object, no ro
 t.test('an erasure of a recording still waiting in the spool deletes the file at once; a retry uploads nothing', async (t) => {
   const { app, tenantId } = await setup(t)
   const controller = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'controller', name: 'C', email: 'c@acme.test' } })).json().apiKey)
-  let s3Down = true
-  app.objectStore.client.middlewareStack.add((next, context) => async (args) => {
-    if (s3Down && context.commandName === 'PutObjectCommand') throw new Error('S3 is down')
-    return await next(args)
-  }, { step: 'initialize', name: 's3Down' })
-
-  const { callSid, ws } = await recordAndStop(app, '+447700900322')
-  await settle(app)
-  ws.terminate()
-  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
-  t.equal(row!.status, 'spooled', 'the upload failed: kept in the spool')
-  const file = join(app.spoolDir, `${row!.id}.enc`)
+  const s3Back = failUploads(app)
+  const { row, file } = await spooledRecording(app, '+447700900322')
+  t.equal(row.status, 'spooled', 'the upload failed: kept in the spool')
   t.ok(existsSync(file))
 
   t.equal((await app.inject({ method: 'POST', url: '/api/dsr', headers: controller, payload: { type: 'erasure', number: '+447700900322' } })).statusCode, 201)
   t.notOk(existsSync(file), 'the spool file is deleted with the erasure')
-  s3Down = false
+  s3Back()
   t.equal(await app.recorder.retrySpooled(), 0, 'nothing left to upload')
-  t.same(await objectsUnder(app, row!.key), [], 'nothing in the bucket')
+  t.same(await objectsUnder(app, row.key), [], 'nothing in the bucket')
 })
 
 t.test('a spool file whose recording is gone is deleted by the upload retry', async (t) => {
   const { app } = await setup(t)
-  let s3Down = true
-  app.objectStore.client.middlewareStack.add((next, context) => async (args) => {
-    if (s3Down && context.commandName === 'PutObjectCommand') throw new Error('S3 is down')
-    return await next(args)
-  }, { step: 'initialize', name: 's3Down' })
-  const { callSid, ws } = await recordAndStop(app, '+447700900323')
-  await settle(app)
-  ws.terminate()
-  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
-  const file = join(app.spoolDir, `${row!.id}.enc`)
+  const s3Back = failUploads(app)
+  const { row, file } = await spooledRecording(app, '+447700900323')
   t.ok(existsSync(file))
   // As an erasure in another process (whose own spool this is not) leaves it.
-  await app.database.db.delete(recordings).where(eq(recordings.id, row!.id))
-  s3Down = false
+  await app.database.db.delete(recordings).where(eq(recordings.id, row.id))
+  s3Back()
   t.equal(await app.recorder.retrySpooled(), 0)
   t.notOk(existsSync(file), 'deleted, not uploaded')
-  t.same(await objectsUnder(app, row!.key), [])
+  t.same(await objectsUnder(app, row.key), [])
 })

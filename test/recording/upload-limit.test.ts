@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { recordings } from '../../src/db/schema.js'
-import { admitted, consentingCall, mediaFrame, openStream, payloadFor, settle, setup, startFrame, stopFrame } from '../media-helpers.js'
+import { settle, setup, stopFrame, streamCall } from '../media-helpers.js'
 
 t.test('calls that end together upload four at a time, and every one is stored', async (t) => {
   const { app } = await setup(t)
@@ -20,17 +20,7 @@ t.test('calls that end together upload four at a time, and every one is stored',
 
   const CALLS = 10
   const streams = []
-  for (let i = 0; i < CALLS; i++) {
-    const { callSid, token } = await consentingCall(app, '1', `+4477009001${String(i).padStart(2, '0')}`)
-    const { ws } = await openStream(app)
-    ws.send(startFrame(callSid, token))
-    await admitted(app, callSid)
-    for (let slot = 0; slot < 50; slot++) {
-      ws.send(mediaFrame('inbound', slot * 20, payloadFor(0, slot)))
-      ws.send(mediaFrame('outbound', slot * 20, payloadFor(1, slot)))
-    }
-    streams.push({ ws, callSid })
-  }
+  for (let i = 0; i < CALLS; i++) streams.push(await streamCall(app, `+4477009001${String(i).padStart(2, '0')}`, 1, { stop: false }))
   for (const { ws, callSid } of streams) ws.send(stopFrame(callSid))
   await settle(app)
   for (const { ws } of streams) ws.terminate()
