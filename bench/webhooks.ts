@@ -130,6 +130,8 @@ interface Outcome {
   errors: number
   failureSamples: string[]
   serverCpu: number
+  /** CPU of the target's PostgreSQL backends per second (a local cluster only), else null. */
+  dbCpu: number | null
   poolWrapped: number
 }
 
@@ -140,7 +142,7 @@ const percentile = (sorted: Float64Array, q: number) => sorted.length === 0 ? Na
  * the pool, 1–3 continue it (autocannon sends a connection's requests in order and resets the
  * context when it loops). `stateful`: the server remembers CallSids, so the pool must not wrap.
  */
-async function load (url: string, pool: Pool, o: { duration: number, connections: number, rate?: number, check: boolean, stateful: boolean, pid: number }): Promise<Omit<Outcome, 'target'>> {
+async function load (url: string, pool: Pool, o: { duration: number, connections: number, rate?: number, check: boolean, stateful: boolean, pid: number, backends?: () => Promise<number[]> }): Promise<Omit<Outcome, 'target'>> {
   const latencies: number[] = []
   let failures = 0
   const failureSamples: string[] = []
@@ -166,6 +168,7 @@ async function load (url: string, pool: Pool, o: { duration: number, connections
     }
   })
   const cpuBefore = cpuSeconds(o.pid)
+  const dbBefore = o.backends !== undefined ? await backendCpu(await o.backends()) : null
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
       url,
@@ -178,6 +181,12 @@ async function load (url: string, pool: Pool, o: { duration: number, connections
     instance.on('response', (_client, _status, _bytes, ms) => { latencies.push(ms) })
   })
   const cpu = cpuSeconds(o.pid) - cpuBefore
+  let dbCpu: number | null = null
+  if (o.backends !== undefined && dbBefore !== null) {
+    // Backends that started during the run count from zero.
+    const after = await backendCpu(await o.backends())
+    if (after !== null) dbCpu = [...after].reduce((sum, [pid, seconds]) => sum + seconds - (dbBefore.get(pid) ?? 0), 0)
+  }
   const sorted = Float64Array.from(latencies).sort()
   const errors = result.errors + result.timeouts
   if (o.stateful && pool.wrapped > 0) fail(`the pool of ${pool.calls.length} calls ran out: CallSids were reused`)
@@ -191,6 +200,7 @@ async function load (url: string, pool: Pool, o: { duration: number, connections
     errors,
     failureSamples,
     serverCpu: cpu / result.duration,
+    dbCpu: dbCpu === null ? null : dbCpu / result.duration,
     poolWrapped: pool.wrapped
   }
 }
@@ -199,6 +209,15 @@ async function load (url: string, pool: Pool, o: { duration: number, connections
 function cpuSeconds (pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** pid → CPU seconds of PostgreSQL backends, or null when they are not processes of this machine. */
+async function backendCpu (pids: number[]): Promise<Map<number, number> | null> {
+  try {
+    return new Map(pids.map((pid) => [pid, cpuSeconds(pid)]))
+  } catch {
+    return null
+  }
 }
 
 async function freePort (): Promise<number> {
@@ -286,7 +305,7 @@ async function provision (url: string): Promise<void> {
 }
 
 /** A throwaway database in DATABASE_URL's cluster: the server's keys are checked against the database's first use. */
-async function freshPostgres (base: string): Promise<{ url: string, drop (): Promise<void> }> {
+async function freshPostgres (base: string): Promise<{ url: string, backends (): Promise<number[]>, drop (): Promise<void> }> {
   const { default: postgres } = await import('postgres')
   const name = `callgate_bench_${randomBytes(4).toString('hex')}`
   const admin = postgres(base, { max: 1, onnotice: () => {} })
@@ -295,6 +314,8 @@ async function freshPostgres (base: string): Promise<{ url: string, drop (): Pro
   url.pathname = `/${name}`
   return {
     url: url.toString(),
+    // The server's connections; their CPU is the database's share of the work.
+    backends: async () => (await admin.unsafe('select pid from pg_stat_activity where datname = $1', [name])).map((r) => Number(r.pid)),
     drop: async () => {
       await admin.unsafe(`drop database if exists ${name} with (force)`)
       await admin.end()
@@ -336,7 +357,7 @@ async function main (): Promise<void> {
       pool.wrapped = 0
       try {
         if (stateful) await provision(server.url)
-        const run = { connections, check: target !== 'bare', stateful, pid: server.pid }
+        const run = { connections, check: target !== 'bare', stateful, pid: server.pid, ...(pg !== null ? { backends: pg.backends } : {}) }
         if (warmup > 0) await load(server.url, pool, { ...run, duration: warmup })
         const outcome = { target, ...await load(server.url, pool, { ...run, duration }) }
         outcomes.push(outcome)
@@ -361,16 +382,16 @@ async function main (): Promise<void> {
   const naive = outcomes.find((o) => o.target === 'naive')?.rps
   const ratio = (x: number, of: number | undefined) => of === undefined ? '—' : `${(x / of).toFixed(2)}×`
   // CPU per request moves less than req/s when other work shares the machine (it is still not immune).
-  console.log('\n| target | req/s | p50 ms | p99 ms | max ms | ÷ bare | ÷ naive | failures | server CPU | server CPU ms/req |')
-  console.log('|---|---|---|---|---|---|---|---|---|---|')
+  console.log('\n| target | req/s | p50 ms | p99 ms | max ms | ÷ bare | ÷ naive | failures | server CPU | server CPU ms/req | PostgreSQL CPU ms/req |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const o of [...outcomes, ...fixed]) {
-    console.log(`| ${o.target} | ${Math.round(o.rps)} | ${o.p50.toFixed(2)} | ${o.p99.toFixed(2)} | ${o.max.toFixed(2)} | ${ratio(o.rps, bare)} | ${ratio(o.rps, naive)} | ${o.failures + o.errors} | ${(o.serverCpu * 100).toFixed(0)} % | ${(o.serverCpu / o.rps * 1000).toFixed(3)} |`)
+    console.log(`| ${o.target} | ${Math.round(o.rps)} | ${o.p50.toFixed(2)} | ${o.p99.toFixed(2)} | ${o.max.toFixed(2)} | ${ratio(o.rps, bare)} | ${ratio(o.rps, naive)} | ${o.failures + o.errors} | ${(o.serverCpu * 100).toFixed(0)} % | ${(o.serverCpu / o.rps * 1000).toFixed(3)} | ${o.dbCpu === null ? '—' : (o.dbCpu / o.rps * 1000).toFixed(3)} |`)
   }
   if ([...outcomes, ...fixed].some((o) => o.failures + o.errors > 0)) process.exitCode = 1
 }
 
 function report (o: Outcome): void {
-  console.log(`${o.target}: ${o.requests} requests, ${Math.round(o.rps)} req/s, p50 ${o.p50.toFixed(2)} ms, p99 ${o.p99.toFixed(2)} ms, max ${o.max.toFixed(2)} ms, failures ${o.failures}, socket errors/timeouts ${o.errors}, server CPU ${(o.serverCpu * 100).toFixed(0)} % of a core`)
+  console.log(`${o.target}: ${o.requests} requests, ${Math.round(o.rps)} req/s, p50 ${o.p50.toFixed(2)} ms, p99 ${o.p99.toFixed(2)} ms, max ${o.max.toFixed(2)} ms, failures ${o.failures}, socket errors/timeouts ${o.errors}, server CPU ${(o.serverCpu * 100).toFixed(0)} % of a core${o.dbCpu !== null ? `, PostgreSQL CPU ${(o.dbCpu * 100).toFixed(0)} % of a core` : ''}`)
   for (const s of o.failureSamples) console.log(`  failure: ${s}`)
 }
 

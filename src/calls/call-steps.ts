@@ -1,103 +1,51 @@
-import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
-import type { Db, RawQuery, RawSql } from '../db/client.js'
+import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
-import { appendEvents, endCall, insertCall, insertStartedCallRaw, lockCall, lockCallRaw, saveCallState, setCallStatus, writeStepRaw, type LockedCall, type NewCall } from '../db/calls.js'
-import type { FlowVersionCache } from '../db/flows.js'
-import { routeForCall, routeForNumber } from '../db/numbers.js'
+import { appendEvents, endCall, insertCall, lockCall, saveCallState, setCallStatus, type LockedCall } from '../db/calls.js'
+import { routeForNumber } from '../db/numbers.js'
 import { expireStreamTokens } from '../db/recordings.js'
-import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowDefinition, type FlowInput, type StepResult } from '../flows/index.js'
-import { hashNumber } from '../privacy/number-hash.js'
+import { apologyTwiml, runStep, type FlowContext, type FlowInput, type StepResult } from '../flows/index.js'
 import { emptyTwiml, forwardOrApologise, hangupTwiml } from '../twilio/twiml.js'
-import { flowUrl, streamUrl } from '../twilio/urls.js'
-import { persistLateStep, persistStep, stepWrite } from './persist-step.js'
-import { nextStep, repeatOf } from './replay.js'
+import { persistLateStep, persistStep } from './persist-step.js'
+import { repeatOf } from './replay.js'
+import { contextFor, EXISTS, GENERAL, isInbound, localOf, newCall, remoteOf, type StepJob, type StepLog, type StepOutcome } from './step-batch.js'
 
 export interface CallStepDeps {
   db: Db
-  /** The hot path's SQL (see startCall). */
-  raw: RawSql
-  definitions: FlowVersionCache
   clock: Clock
-  /** Object first, message second, as pino takes them. */
-  log: { info (obj: object, msg: string): void, warn (obj: object, msg: string): void, error (obj: object, msg: string): void }
+  log: StepLog
   publicUrl: string
   numberHashKey: string
   /** Told the switchboard of every number looked up, for the database-free fallback. */
   rememberSwitchboard (number: string, switchboard: string | null): void
+  /** The usual path: the step joins the next batch (step-batch.ts, batcher.ts). */
+  steps (job: StepJob): Promise<StepOutcome>
 }
 
-const E164 = /^\+[1-9][0-9]{7,14}$/
 const TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled'])
 
 /**
  * POST /twilio/voice: a call starts (inbound, or an outbound call answered).
  *
  * Two paths with the same outcome. The usual one (a number with a published flow, a step that
- * stores events, consent or a stream token) is two round trips: the number's route, then the
- * start node runs and one statement inserts the call with its first step's writes (see
- * insertStartedCallRaw). Anything else, and any failure of that write, takes the general path
+ * stores events, consent or a stream token) runs in a batch with other calls' steps
+ * (step-batch.ts). Anything else, and any failure of that write, takes the general path
  * (startCallGeneral), which is the reference: it knows about opt-outs, offboarding, ended
  * campaigns and storing what it can when consent or an opt-out cannot be stored.
  */
 export async function startCall (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
-  const inbound = !p.direction.startsWith('outbound')
-  const local = inbound ? p.to : p.from
-  const remote = (inbound ? p.from : p.to).trim()
-  const route = await routeForCall(deps.raw.query, local)
-  if (route === null || route.offboardingSince !== null || route.publishedVersion === null) return await startCallGeneral(deps, p)
-  const { campaign } = route
-  const now = deps.clock.now()
-  if (campaign.endsAt !== null && now >= campaign.endsAt) return await startCallGeneral(deps, p)
-  const definition = await deps.definitions(deps.raw.query, route.flowId, route.publishedVersion) as FlowDefinition | null
-  if (definition === null) return await startCallGeneral(deps, p)
-  deps.rememberSwitchboard(local, campaign.switchboard)
-  const call = newCall(deps, p.callSid, inbound, local, remote, route, now)
-  const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
-  const fresh: LockedCall = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
-  const result = runStep(definition, fresh.state, { kind: 'start' }, contextFor(deps, fresh, now))
-  const write = stepWrite(fresh, result)
-  if (write === null) return await startCallGeneral(deps, p)
-  // Two round trips: the route above, and one statement for the call and its first step.
-  let stored: string | null
-  try {
-    stored = await insertStartedCallRaw(deps.raw.query, call, write)
-  } catch (err) {
-    deps.log.warn({ err }, 'could not write the step in one statement: running it on the general path')
-    return await startCallGeneral(deps, p)
-  }
-  if (stored !== null) return result.twiml
+  const outcome = await deps.steps({ kind: 'start', ...p, log: deps.log })
+  if (typeof outcome === 'string') return outcome
+  if (outcome === GENERAL) return await startCallGeneral(deps, p)
   // Twilio's retry of a start already stored: answered from the locked row like any repeat.
-  const answer = await fastPath(deps, async (q) => {
-    const locked = await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
-    return await fastStep(deps, q, p.callSid, locked, { kind: 'start' }, undefined, now)
-  })
-  return answer ?? await startCallGeneral(deps, p)
-}
-
-/** The row of a call that starts now, as both start paths insert it. */
-function newCall (deps: CallStepDeps, callSid: string, inbound: boolean, local: string, remote: string, route: { tenantId: string, flowId: string, publishedVersion: number | null, campaign: { id: string, storeCallerNumber: boolean } }, now: Date): NewCall {
-  return {
-    tenantId: route.tenantId,
-    callSid,
-    direction: inbound ? 'inbound' : 'outbound',
-    campaignId: route.campaign.id,
-    flowId: route.flowId,
-    flowVersion: route.publishedVersion,
-    remoteHash: hashNumber(deps.numberHashKey, remote),
-    remoteNumber: route.campaign.storeCallerNumber ? remote : null,
-    remoteWithheld: !E164.test(remote),
-    localNumber: local,
-    status: 'in-progress',
-    state: initialCallState(),
-    startedAt: now
-  }
+  const again = await deps.steps({ kind: 'step', callSid: p.callSid, input: { kind: 'start' }, log: deps.log })
+  return typeof again === 'string' ? again : await startCallGeneral(deps, p)
 }
 
 async function startCallGeneral (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
-  const inbound = !p.direction.startsWith('outbound')
-  const local = inbound ? p.to : p.from
-  const remote = (inbound ? p.from : p.to).trim()
+  const inbound = isInbound(p)
+  const local = localOf(p)
+  const remote = remoteOf(p)
   const route = await routeForNumber(deps.db, local)
   if (route === null) {
     deps.log.warn({ callSid: p.callSid }, 'call to a number that no campaign owns: apologised')
@@ -138,58 +86,8 @@ async function startCallGeneral (deps: CallStepDeps, p: { callSid: string, from:
  */
 export async function continueCall (deps: CallStepDeps, p: { callSid: string, node: string, step?: number, digits?: string, dialStatus?: string }): Promise<string> {
   const input: FlowInput = { kind: 'resume', node: p.node, ...(p.digits !== undefined ? { digits: p.digits } : {}), ...(p.dialStatus !== undefined ? { dialStatus: p.dialStatus } : {}) }
-  // The usual path: lock, one write, commit; two round trips on PostgreSQL (db/client.ts), see startCall.
-  const answer = await fastPath(deps, async (q) => {
-    const call = await lockCallRaw(q, p.callSid, definitionsIn(deps, q))
-    return await fastStep(deps, q, p.callSid, call, input, p.step, deps.clock.now())
-  })
-  return answer ?? await runLocked(deps, p.callSid, input, p.step)
-}
-
-/** Nothing was written: the step is for the general path. */
-const GENERAL = Symbol('general path')
-class FastWriteFailed extends Error {}
-
-/**
- * Runs `fn` in a RawSql transaction. null: the general path must run the step, either because
- * `fn` said so before writing anything, or because the step's write failed and was rolled back
- * (the general path then stores what it still can, see persistDegraded). Other failures (the
- * database unreachable) are thrown, as the general path would throw them too.
- */
-async function fastPath (deps: CallStepDeps, fn: (q: RawQuery) => Promise<string | typeof GENERAL>): Promise<string | null> {
-  try {
-    const answer = await deps.raw.transaction(fn)
-    return answer === GENERAL ? null : answer
-  } catch (err) {
-    if (!(err instanceof FastWriteFailed)) throw err
-    deps.log.warn({ err: err.cause }, 'could not write the step in one statement: running it on the general path')
-    return null
-  }
-}
-
-const definitionsIn = (deps: CallStepDeps, q: RawQuery) => async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
-
-/** runLocked's usual case on RawSql; GENERAL for what only runLocked does (late steps, opt-outs). */
-async function fastStep (deps: CallStepDeps, q: RawQuery, callSid: string, call: LockedCall | null, input: FlowInput, step: number | undefined, now: Date): Promise<string | typeof GENERAL> {
-  if (call === null || call.definition === null || call.campaign === null) {
-    deps.log.warn({ callSid }, 'flow callback for an unknown call: apologised')
-    return apologyTwiml()
-  }
-  const repeat = repeatOf(call, input, step)
-  if (call.endedAt !== null && repeat === 'new') return GENERAL
-  if (repeat !== 'new') deps.log.info({ step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
-  if (call.endedAt !== null) return hangupTwiml()
-  if (repeat === 'last') return call.lastTwiml!
-  if (repeat === 'older') return emptyTwiml()
-  const result = runStep(call.definition, call.state, input, contextFor(deps, call, now))
-  const write = stepWrite(call, result)
-  if (write === null) return GENERAL
-  try {
-    await writeStepRaw(q, call, write, now)
-  } catch (err) {
-    throw new FastWriteFailed('step write failed', { cause: err })
-  }
-  return result.twiml
+  const outcome = await deps.steps({ kind: 'step', callSid: p.callSid, input, ...(p.step !== undefined ? { step: p.step } : {}), log: deps.log })
+  return typeof outcome === 'string' ? outcome : await runLocked(deps, p.callSid, input, p.step)
 }
 
 /** POST /twilio/status: idempotent; only the first terminal status ends the call. */
@@ -260,14 +158,4 @@ async function persistDegraded (deps: CallStepDeps, tx: Tx, call: LockedCall, in
   if (result.effects.some((e) => e.type === 'startRecording' || e.type === 'recordConsent' || e.type === 'suppress')) throw err
   await tx.transaction((savepoint) => persistStep(savepoint, call, result, now))
   return result.twiml
-}
-
-function contextFor (deps: CallStepDeps, call: LockedCall, now: Date): FlowContext {
-  return {
-    now,
-    campaign: call.campaign!,
-    flowUrl: (node) => flowUrl(deps.publicUrl, node, nextStep(call)),
-    streamUrl: streamUrl(deps.publicUrl),
-    streamToken: randomBytes(24).toString('base64url')
-  }
 }

@@ -169,8 +169,10 @@ export async function callDetail (db: Executor, callId: string) {
 }
 
 // ---- The webhook hot path: fixed SQL texts through RawSql (see client.ts), one statement per
-// write. They do what lockCall, insertCall, insertConsent, insertStreamToken, appendEvents and
-// saveCallState do together, in fewer round trips and without building queries per request.
+// kind of write for a whole batch of calls (calls/step-batch.ts). They do what lockCall,
+// insertCall, insertConsent, insertStreamToken, appendEvents and saveCallState do together, in
+// fewer round trips and without building queries per request. Lists travel as one jsonb text
+// parameter, so each text is the same whatever the batch holds and is prepared once.
 
 interface LockedRow {
   id: string
@@ -194,41 +196,48 @@ interface LockedRow {
   switchboard: string | null
 }
 
-const LOCK_CALL = `select c.id, c.tenant_id, c.call_sid, c.campaign_id, c.flow_id, c.flow_version, c.remote_hash, c.remote_number,
+// Locked in CallSid order, so two batches (of this process or another) that share calls take
+// their locks in the same order and cannot deadlock.
+const LOCK_CALLS = `select c.id, c.tenant_id, c.call_sid, c.campaign_id, c.flow_id, c.flow_version, c.remote_hash, c.remote_number,
   c.remote_withheld, c.state, c.step_seq, c.last_step, c.last_twiml, c.ended_at,
   ca.id is not null as campaign_found, ca.timezone, ca.hours, ca.holidays, ca.switchboard
 from calls c left join campaigns ca on ca.id = c.campaign_id
-where c.call_sid = $1::text
+where c.call_sid = any(array(select jsonb_array_elements_text($1::text::jsonb)))
+order by c.call_sid
 for update of c`
 
 /**
- * lockCall on RawSql. The flow definition comes from `definitionOf` (flow versions never change
- * once saved, so it can be cached by flow id and version) instead of being read with every step.
+ * lockCall on RawSql, for many calls at once: CallSid → the locked call (absent: unknown). The
+ * flow definition comes from `definitionOf` (flow versions never change once saved, so it can be
+ * cached by flow id and version) instead of being read with every step.
  */
-export async function lockCallRaw (q: RawQuery, callSid: string, definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>): Promise<LockedCall | null> {
-  const [row] = await q<LockedRow>(LOCK_CALL, [callSid])
-  if (row === undefined) return null
-  const definition = row.flow_id !== null && row.flow_version !== null ? await definitionOf(row.flow_id, row.flow_version) : null
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    callSid: row.call_sid,
-    campaignId: row.campaign_id,
-    flowId: row.flow_id,
-    flowVersion: row.flow_version,
-    remoteHash: row.remote_hash,
-    remoteNumber: row.remote_number,
-    remoteWithheld: row.remote_withheld,
-    state: row.state as CallState,
-    stepSeq: row.step_seq,
-    lastStep: row.last_step,
-    lastTwiml: row.last_twiml,
-    endedAt: rawDate(row.ended_at),
-    definition,
-    campaign: row.campaign_found === true
-      ? { timezone: row.timezone!, hours: row.hours as Record<string, [string, string][]>, holidays: row.holidays as string[], switchboard: row.switchboard }
-      : null
+export async function lockCallsRaw (q: RawQuery, callSids: string[], definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>): Promise<Map<string, LockedCall>> {
+  const rows = await q<LockedRow>(LOCK_CALLS, [JSON.stringify(callSids)])
+  const locked = new Map<string, LockedCall>()
+  for (const row of rows) {
+    const definition = row.flow_id !== null && row.flow_version !== null ? await definitionOf(row.flow_id, row.flow_version) : null
+    locked.set(row.call_sid, {
+      id: row.id,
+      tenantId: row.tenant_id,
+      callSid: row.call_sid,
+      campaignId: row.campaign_id,
+      flowId: row.flow_id,
+      flowVersion: row.flow_version,
+      remoteHash: row.remote_hash,
+      remoteNumber: row.remote_number,
+      remoteWithheld: row.remote_withheld,
+      state: row.state as CallState,
+      stepSeq: row.step_seq,
+      lastStep: row.last_step,
+      lastTwiml: row.last_twiml,
+      endedAt: rawDate(row.ended_at),
+      definition,
+      campaign: row.campaign_found === true
+        ? { timezone: row.timezone!, hours: row.hours as Record<string, [string, string][]>, holidays: row.holidays as string[], switchboard: row.switchboard }
+        : null
+    })
   }
+  return locked
 }
 
 export interface ConsentRow { node: string, prompt: string, digits: string | null, decision: string, granted: boolean }
@@ -244,66 +253,116 @@ export interface StepWrite {
 }
 
 // Data-modifying CTEs run to completion with the statement, all or nothing
-// (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING). The rows
-// arrive as jsonb arrays, so the text is the same whatever the step wrote and is prepared once.
-const WRITE_STEP = `with ev as (
-  insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
-  select $1::uuid, $2::uuid, e.seq, e.node, e.input, e.outcome, $3::text::timestamptz
-  from jsonb_to_recordset($4::text::jsonb) as e(seq int, node text, input text, outcome text)
-), co as (
-  insert into consents (tenant_id, call_id, call_sid, remote_hash, campaign_id, flow_id, flow_version, node, prompt, digits, decision, granted, method, at)
-  select $1::uuid, $2::uuid, $5::text, $6::text, $7::uuid, $8::uuid, $9::int, c.node, c.prompt, c.digits, c.decision, c.granted, 'ivr', $3::text::timestamptz
-  from jsonb_to_recordset($10::text::jsonb) as c(node text, prompt text, digits text, decision text, granted boolean)
-), tk as (
-  insert into stream_tokens (token_hash, tenant_id, call_sid, created_at)
-  select t.value, $1::uuid, $5::text, $3::text::timestamptz from jsonb_array_elements_text($11::text::jsonb) as t
-)
-update calls set state = $12::text::jsonb, step_seq = $13::int, status = coalesce($14::text, status), last_step = $15::int, last_twiml = $16::text
-where id = $2::uuid`
-
-/**
- * One webhook step's writes in one statement: its events (numbered after the call's step_seq),
- * consent evidence, stream tokens, and the new state with the answer kept for Twilio's retries.
- * The last statement of its transaction: it commits with it (see RawQuery).
- */
-export async function writeStepRaw (q: RawQuery, call: Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq'>, w: StepWrite, at: Date): Promise<void> {
-  let seq = call.stepSeq
-  const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
-  await q(WRITE_STEP, [call.tenantId, call.id, at.toISOString(), JSON.stringify(events), call.callSid, call.remoteHash, call.campaignId, call.flowId, call.flowVersion,
-    JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes), JSON.stringify(w.state), seq, w.status, w.step, w.twiml], true)
-}
-
-// The voice webhook's step on a new call: the row is inserted with the state the start node left
-// it in, with that step's events, consent and tokens, by one statement (so it commits on its own,
-// nobody can see the call before its first step is stored, and nothing is inserted for a call
-// that exists already — a retry — whose row the caller then locks as usual).
-const START_CALL = `with c as (
-  insert into calls (tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
-    remote_withheld, local_number, status, state, started_at, step_seq, last_step, last_twiml)
-  values ($1::uuid, $2::text, $3::text, $4::uuid, $5::uuid, $6::int, $7::text, $8::text, $9::boolean, $10::text, $11::text,
-    $12::text::jsonb, $13::text::timestamptz, $14::int, $15::int, $16::text)
-  on conflict (call_sid) do nothing
-  returning id
+// (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING).
+const WRITE_STEPS = `with s as (
+  select * from jsonb_to_recordset($2::text::jsonb) as s(id uuid, tenant_id uuid, call_sid text, remote_hash text, campaign_id uuid,
+    flow_id uuid, flow_version int, events jsonb, consents jsonb, tokens jsonb, state jsonb, step_seq int, status text, last_step int, last_twiml text)
 ), ev as (
   insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
-  select $1::uuid, c.id, e.seq, e.node, e.input, e.outcome, $13::text::timestamptz
-  from c, jsonb_to_recordset($17::text::jsonb) as e(seq int, node text, input text, outcome text)
+  select s.tenant_id, s.id, e.seq, e.node, e.input, e.outcome, $1::text::timestamptz
+  from s, jsonb_to_recordset(s.events) as e(seq int, node text, input text, outcome text)
 ), co as (
   insert into consents (tenant_id, call_id, call_sid, remote_hash, campaign_id, flow_id, flow_version, node, prompt, digits, decision, granted, method, at)
-  select $1::uuid, c.id, $2::text, $7::text, $4::uuid, $5::uuid, $6::int, x.node, x.prompt, x.digits, x.decision, x.granted, 'ivr', $13::text::timestamptz
-  from c, jsonb_to_recordset($18::text::jsonb) as x(node text, prompt text, digits text, decision text, granted boolean)
+  select s.tenant_id, s.id, s.call_sid, s.remote_hash, s.campaign_id, s.flow_id, s.flow_version, c.node, c.prompt, c.digits, c.decision, c.granted, 'ivr', $1::text::timestamptz
+  from s, jsonb_to_recordset(s.consents) as c(node text, prompt text, digits text, decision text, granted boolean)
 ), tk as (
   insert into stream_tokens (token_hash, tenant_id, call_sid, created_at)
-  select t.value, $1::uuid, $2::text, $13::text::timestamptz from c, jsonb_array_elements_text($19::text::jsonb) as t
+  select t.value, s.tenant_id, s.call_sid, $1::text::timestamptz from s, jsonb_array_elements_text(s.tokens) as t
 )
-select id from c`
+update calls c set state = s.state, step_seq = s.step_seq, status = coalesce(s.status, c.status), last_step = s.last_step, last_twiml = s.last_twiml
+from s where c.id = s.id and c.id = any(array(select id from s))`
 
-/** A new call and its first step's writes; null when the call exists already (nothing written). */
-export async function insertStartedCallRaw (q: RawQuery, call: NewCall, w: StepWrite): Promise<string | null> {
-  let seq = 0
-  const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
-  const [row] = await q<{ id: string }>(START_CALL, [call.tenantId, call.callSid, call.direction, call.campaignId, call.flowId, call.flowVersion,
-    call.remoteHash, call.remoteNumber, call.remoteWithheld, call.localNumber, w.status ?? call.status, JSON.stringify(w.state), call.startedAt.toISOString(),
-    seq, w.step, w.twiml, JSON.stringify(events), JSON.stringify(w.consents), JSON.stringify(w.streamTokenHashes)])
-  return row?.id ?? null
+export type StepCall = Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq'>
+
+/**
+ * Webhook steps' writes in one statement: for each call its events (numbered after its
+ * step_seq), consent evidence, stream tokens, and the new state with the answer kept for
+ * Twilio's retries. Each call appears once. Run in the transaction holding the calls' locks.
+ */
+export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall, write: StepWrite }>, at: Date, last = false): Promise<void> {
+  const rows = steps.map(({ call, write: w }) => {
+    let seq = call.stepSeq
+    const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
+    return {
+      id: call.id,
+      tenant_id: call.tenantId,
+      call_sid: call.callSid,
+      remote_hash: call.remoteHash,
+      campaign_id: call.campaignId,
+      flow_id: call.flowId,
+      flow_version: call.flowVersion,
+      events,
+      consents: w.consents,
+      tokens: w.streamTokenHashes,
+      state: w.state,
+      step_seq: seq,
+      status: w.status,
+      last_step: w.step,
+      last_twiml: w.twiml
+    }
+  })
+  await q(WRITE_STEPS, [at.toISOString(), JSON.stringify(rows)], last)
+}
+
+// New calls, each inserted with the state its start node left it in and that step's events,
+// consent and tokens (so nobody can see a call before its first step is stored). A call that
+// exists already (Twilio's retry of the start) is left as it is and nothing of it is written;
+// its CallSid is missing from what the statement returns.
+const START_CALLS = `with s as (
+  select * from jsonb_to_recordset($2::text::jsonb) as s(tenant_id uuid, call_sid text, direction text, campaign_id uuid, flow_id uuid,
+    flow_version int, remote_hash text, remote_number text, remote_withheld boolean, local_number text, status text, state jsonb,
+    step_seq int, last_step int, last_twiml text, events jsonb, consents jsonb, tokens jsonb)
+), c as (
+  insert into calls (tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
+    remote_withheld, local_number, status, state, started_at, step_seq, last_step, last_twiml)
+  select tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
+    remote_withheld, local_number, status, state, $1::text::timestamptz, step_seq, last_step, last_twiml
+  from s
+  on conflict (call_sid) do nothing
+  returning id, call_sid
+), ev as (
+  insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
+  select s.tenant_id, c.id, e.seq, e.node, e.input, e.outcome, $1::text::timestamptz
+  from c join s on s.call_sid = c.call_sid, jsonb_to_recordset(s.events) as e(seq int, node text, input text, outcome text)
+), co as (
+  insert into consents (tenant_id, call_id, call_sid, remote_hash, campaign_id, flow_id, flow_version, node, prompt, digits, decision, granted, method, at)
+  select s.tenant_id, c.id, s.call_sid, s.remote_hash, s.campaign_id, s.flow_id, s.flow_version, x.node, x.prompt, x.digits, x.decision, x.granted, 'ivr', $1::text::timestamptz
+  from c join s on s.call_sid = c.call_sid, jsonb_to_recordset(s.consents) as x(node text, prompt text, digits text, decision text, granted boolean)
+), tk as (
+  insert into stream_tokens (token_hash, tenant_id, call_sid, created_at)
+  select t.value, s.tenant_id, s.call_sid, $1::text::timestamptz from c join s on s.call_sid = c.call_sid, jsonb_array_elements_text(s.tokens) as t
+)
+select call_sid from c`
+
+/**
+ * New calls and their first steps' writes, all started at `at`. Returns the CallSids inserted;
+ * the others existed already and nothing of them was written.
+ */
+export async function insertStartedCallsRaw (q: RawQuery, starts: Array<{ call: NewCall, write: StepWrite }>, at: Date, last = false): Promise<Set<string>> {
+  const rows = starts.map(({ call, write: w }) => {
+    let seq = 0
+    const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
+    return {
+      tenant_id: call.tenantId,
+      call_sid: call.callSid,
+      direction: call.direction,
+      campaign_id: call.campaignId,
+      flow_id: call.flowId,
+      flow_version: call.flowVersion,
+      remote_hash: call.remoteHash,
+      remote_number: call.remoteNumber,
+      remote_withheld: call.remoteWithheld,
+      local_number: call.localNumber,
+      status: w.status ?? call.status,
+      state: w.state,
+      step_seq: seq,
+      last_step: w.step,
+      last_twiml: w.twiml,
+      events,
+      consents: w.consents,
+      tokens: w.streamTokenHashes
+    }
+  })
+  const inserted = await q<{ call_sid: string }>(START_CALLS, [at.toISOString(), JSON.stringify(rows)], last)
+  return new Set(inserted.map((r) => r.call_sid))
 }

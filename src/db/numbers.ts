@@ -64,22 +64,22 @@ export interface CallRoute {
   campaign: { id: string, timezone: string, hours: Record<string, [string, string][]>, holidays: string[], switchboard: string | null, endsAt: Date | null, storeCallerNumber: boolean }
 }
 
-const ROUTE = `select n.tenant_id, t.offboarding_since, n.flow_id, f.published_version,
+const ROUTES = `select n.number, n.tenant_id, t.offboarding_since, n.flow_id, f.published_version,
   ca.id as campaign_id, ca.timezone, ca.hours, ca.holidays, ca.switchboard, ca.ends_at, ca.store_caller_number
 from numbers n
 join campaigns ca on ca.id = n.campaign_id
 join flows f on f.id = n.flow_id
 join tenants t on t.id = n.tenant_id
-where n.number = $1::text`
+where n.number = any(array(select jsonb_array_elements_text($1::text::jsonb)))`
 
 /**
- * routeForNumber for the voice webhook, on RawSql and without the definition: the caller takes
- * it from the flow-version cache (db/flows.ts). The campaign is read on every call: it can change.
+ * routeForNumber for the voice webhook, on RawSql, for a batch of calls (number → its route;
+ * absent: no campaign owns it), and without the definition: the caller takes it from the
+ * flow-version cache (db/flows.ts). The campaign is read on every call: it can change.
  */
-export async function routeForCall (q: RawQuery, number: string): Promise<CallRoute | null> {
-  const [r] = await q<Record<string, unknown>>(ROUTE, [number])
-  if (r === undefined) return null
-  return {
+export async function routesForCalls (q: RawQuery, numbers: string[]): Promise<Map<string, CallRoute>> {
+  const rows = await q<Record<string, unknown>>(ROUTES, [JSON.stringify([...new Set(numbers)])])
+  return new Map(rows.map((r) => [r.number as string, {
     tenantId: r.tenant_id as string,
     offboardingSince: rawDate(r.offboarding_since),
     flowId: r.flow_id as string,
@@ -93,5 +93,5 @@ export async function routeForCall (q: RawQuery, number: string): Promise<CallRo
       endsAt: rawDate(r.ends_at),
       storeCallerNumber: r.store_caller_number as boolean
     }
-  }
+  }]))
 }

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { Batcher } from '../../calls/batcher.js'
 import { callStatus, continueCall, startCall, type CallStepDeps } from '../../calls/call-steps.js'
+import { runStepBatch, type StepBatchDeps, type StepJob, type StepOutcome } from '../../calls/step-batch.js'
 import { createFlowVersionCache } from '../../db/flows.js'
 import { emptyTwiml } from '../../twilio/twiml.js'
 import { FlowParamsSchema, FlowQuerySchema, StatusParamsSchema, TwimlReply, VoiceParamsSchema } from './schemas.js'
@@ -25,22 +27,32 @@ function callLog (request: FastifyRequest, callSid: string): CallStepDeps['log']
   }
 }
 
+const BATCHES_IN_FLIGHT = 2
+/** Bounds the statement's size and the wait of the last step in it. */
+const MAX_BATCH = 64
+
 /** The voice webhooks: a call starts, a flow step finishes, the call's status changes. */
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const definitions = createFlowVersionCache()
-  const deps = (log: CallStepDeps['log']): CallStepDeps => ({
-    db: app.database.db,
+  const shared: StepBatchDeps = {
     raw: app.database.raw,
-    definitions,
+    definitions: createFlowVersionCache(),
     clock: app.clock,
-    log,
     publicUrl: app.config.publicUrl,
     numberHashKey: app.config.numberHashKey,
     rememberSwitchboard: (number, switchboard) => {
       if (switchboard === null) app.switchboards.delete(number)
       else app.switchboards.set(number, switchboard)
     }
+  }
+  const batcher = new Batcher<StepJob, StepOutcome>({
+    run: async (jobs) => await runStepBatch(shared, jobs),
+    keyOf: (job) => job.callSid,
+    // PGlite runs one transaction at a time; on PostgreSQL a few batches overlap, so that one
+    // batch's engine work runs while another waits on the database.
+    concurrency: app.database.kind === 'pglite' ? 1 : BATCHES_IN_FLIGHT,
+    maxSize: MAX_BATCH
   })
+  const deps = (log: CallStepDeps['log']): CallStepDeps => ({ ...shared, db: app.database.db, log, steps: async (job) => await batcher.submit(job) })
 
   app.post('/voice', {
     schema: { summary: 'A call starts: run the start of its number\'s published flow', tags: ['twilio'], body: VoiceParamsSchema, response: TwimlReply }

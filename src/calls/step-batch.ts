@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto'
+import type { Clock } from '../clock.js'
+import type { RawQuery, RawSql } from '../db/client.js'
+import { insertStartedCallsRaw, lockCallsRaw, writeStepsRaw, type LockedCall, type NewCall, type StepCall, type StepWrite } from '../db/calls.js'
+import type { FlowVersionCache } from '../db/flows.js'
+import { routesForCalls, type CallRoute } from '../db/numbers.js'
+import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowDefinition, type FlowInput } from '../flows/index.js'
+import { hashNumber } from '../privacy/number-hash.js'
+import { emptyTwiml, hangupTwiml } from '../twilio/twiml.js'
+import { flowUrl, streamUrl } from '../twilio/urls.js'
+import { stepWrite } from './persist-step.js'
+import { nextStep, repeatOf } from './replay.js'
+
+/** Object first, message second, as pino takes them. */
+export interface StepLog { info (obj: object, msg: string): void, warn (obj: object, msg: string): void, error (obj: object, msg: string): void }
+
+export interface StepBatchDeps {
+  /** The hot path's SQL (see db/client.ts). */
+  raw: RawSql
+  definitions: FlowVersionCache
+  clock: Clock
+  publicUrl: string
+  numberHashKey: string
+  /** Told the switchboard of every number looked up, for the database-free fallback. */
+  rememberSwitchboard (number: string, switchboard: string | null): void
+}
+
+/** A webhook step for the batch: a call starting (/twilio/voice) or going on (/twilio/flow). */
+export type StepJob =
+  | { kind: 'start', callSid: string, from: string, to: string, direction: string, log: StepLog }
+  | { kind: 'step', callSid: string, input: FlowInput, step?: number, log: StepLog }
+
+/** Nothing of the job was written: the general path (call-steps.ts) must run it. */
+export const GENERAL = Symbol('general path')
+/** A start whose call exists already (Twilio's retry): nothing was written. */
+export const EXISTS = Symbol('call exists')
+/** The TwiML to answer with (what it promises is committed), or what to do instead. */
+export type StepOutcome = string | typeof GENERAL | typeof EXISTS
+
+const E164 = /^\+[1-9][0-9]{7,14}$/
+
+class BatchWriteFailed extends Error {}
+
+/**
+ * The usual webhook steps of many calls in one transaction: one round trip locks the calls going
+ * on and reads the routes of the calls starting; the engine runs for each; a second round trip
+ * writes every step (one statement for the steps, one for the new calls) and commits. On
+ * PostgreSQL that is two round trips for the batch, whatever its size (db/client.ts).
+ *
+ * What only the general path does is left to it, with nothing written: opt-outs, steps after
+ * the call ended, numbers without a runnable flow, offboarding tenants, ended campaigns. If the
+ * writes fail, no step of the batch is kept: each is tried again alone, and one that fails alone
+ * goes to the general path, which stores what it still can (see call-steps.ts).
+ */
+export async function runStepBatch (deps: StepBatchDeps, jobs: StepJob[]): Promise<StepOutcome[]> {
+  try {
+    return await deps.raw.transaction(async (q) => await planAndWrite(deps, q, jobs))
+  } catch (err) {
+    if (!(err instanceof BatchWriteFailed)) throw err
+    if (jobs.length > 1) return await Promise.all(jobs.map(async (job) => (await runStepBatch(deps, [job]))[0]!))
+    jobs[0]!.log.warn({ err: err.cause }, 'could not write the step in one statement: running it on the general path')
+    return [GENERAL]
+  }
+}
+
+async function planAndWrite (deps: StepBatchDeps, q: RawQuery, jobs: StepJob[]): Promise<StepOutcome[]> {
+  const definitionOf = async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
+  const going = jobs.filter((j) => j.kind === 'step').map((j) => j.callSid)
+  const starting = jobs.flatMap((j) => j.kind === 'start' ? [localOf(j)] : [])
+  // Sent together: one round trip on PostgreSQL.
+  const [locked, routes] = await Promise.all([
+    going.length > 0 ? lockCallsRaw(q, going, definitionOf) : new Map<string, LockedCall>(),
+    starting.length > 0 ? routesForCalls(q, starting) : new Map<string, CallRoute>()
+  ])
+  const now = deps.clock.now()
+  const steps: Array<{ call: StepCall, write: StepWrite }> = []
+  const starts: Array<{ call: NewCall, write: StepWrite }> = []
+  const outcomes: StepOutcome[] = []
+  for (const job of jobs) {
+    outcomes.push(job.kind === 'step'
+      ? planStep(deps, job, locked.get(job.callSid) ?? null, now, steps)
+      : await planStart(deps, job, routes.get(localOf(job)) ?? null, definitionOf, now, starts))
+  }
+  if (steps.length === 0 && starts.length === 0) return outcomes
+  const settled = await Promise.allSettled([
+    steps.length > 0 ? writeStepsRaw(q, steps, now, starts.length === 0) : undefined,
+    starts.length > 0 ? insertStartedCallsRaw(q, starts, now, true) : undefined
+  ])
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed !== undefined) throw new BatchWriteFailed('a batch of step writes failed', { cause: failed.reason })
+  const inserted = (settled[1] as PromiseFulfilledResult<Set<string> | undefined>).value
+  return outcomes.map((outcome, i) => {
+    const job = jobs[i]!
+    return job.kind === 'start' && typeof outcome === 'string' && inserted !== undefined && !inserted.has(job.callSid) ? EXISTS : outcome
+  })
+}
+
+/** The step of a call going on, as the general path's runLocked would run it; its write joins `writes`. */
+function planStep (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'step' }>, call: LockedCall | null, now: Date, writes: Array<{ call: StepCall, write: StepWrite }>): StepOutcome {
+  if (call === null || call.definition === null || call.campaign === null) {
+    job.log.warn({ callSid: job.callSid }, 'flow callback for an unknown call: apologised')
+    return apologyTwiml()
+  }
+  const repeat = repeatOf(call, job.input, job.step)
+  if (call.endedAt !== null && repeat === 'new') return GENERAL
+  if (repeat !== 'new') job.log.info({ step: job.step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
+  if (call.endedAt !== null) return hangupTwiml()
+  if (repeat === 'last') return call.lastTwiml!
+  if (repeat === 'older') return emptyTwiml()
+  const result = runStep(call.definition, call.state, job.input, contextFor(deps, call, now))
+  const write = stepWrite(call, result)
+  if (write === null) return GENERAL
+  writes.push({ call, write })
+  return result.twiml
+}
+
+/** The first step of a new call on a number with a runnable flow; its write joins `writes`. */
+async function planStart (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'start' }>, route: CallRoute | null, definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>, now: Date, writes: Array<{ call: NewCall, write: StepWrite }>): Promise<StepOutcome> {
+  if (route === null || route.offboardingSince !== null || route.publishedVersion === null) return GENERAL
+  const { campaign } = route
+  if (campaign.endsAt !== null && now >= campaign.endsAt) return GENERAL
+  const definition = await definitionOf(route.flowId, route.publishedVersion)
+  if (definition === null) return GENERAL
+  const inbound = isInbound(job)
+  const local = localOf(job)
+  deps.rememberSwitchboard(local, campaign.switchboard)
+  const call = newCall(deps, job.callSid, inbound, local, remoteOf(job), route, now)
+  const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
+  const fresh: LockedCall = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
+  const result = runStep(definition, fresh.state, { kind: 'start' }, contextFor(deps, fresh, now))
+  const write = stepWrite(fresh, result)
+  if (write === null) return GENERAL
+  writes.push({ call, write })
+  return result.twiml
+}
+
+export const isInbound = (p: { direction: string }): boolean => !p.direction.startsWith('outbound')
+/** Our number: the one called (inbound) or calling (outbound). */
+export const localOf = (p: { from: string, to: string, direction: string }): string => isInbound(p) ? p.to : p.from
+export const remoteOf = (p: { from: string, to: string, direction: string }): string => (isInbound(p) ? p.from : p.to).trim()
+
+/** The row of a call that starts now, as both start paths insert it. */
+export function newCall (deps: Pick<StepBatchDeps, 'numberHashKey'>, callSid: string, inbound: boolean, local: string, remote: string, route: { tenantId: string, flowId: string, publishedVersion: number | null, campaign: { id: string, storeCallerNumber: boolean } }, now: Date): NewCall {
+  return {
+    tenantId: route.tenantId,
+    callSid,
+    direction: inbound ? 'inbound' : 'outbound',
+    campaignId: route.campaign.id,
+    flowId: route.flowId,
+    flowVersion: route.publishedVersion,
+    remoteHash: hashNumber(deps.numberHashKey, remote),
+    remoteNumber: route.campaign.storeCallerNumber ? remote : null,
+    remoteWithheld: !E164.test(remote),
+    localNumber: local,
+    status: 'in-progress',
+    state: initialCallState(),
+    startedAt: now
+  }
+}
+
+export function contextFor (deps: Pick<StepBatchDeps, 'publicUrl'>, call: LockedCall, now: Date): FlowContext {
+  return {
+    now,
+    campaign: call.campaign!,
+    flowUrl: (node) => flowUrl(deps.publicUrl, node, nextStep(call)),
+    streamUrl: streamUrl(deps.publicUrl),
+    streamToken: randomBytes(24).toString('base64url')
+  }
+}
