@@ -8,8 +8,8 @@
 // Requests are whole calls (voice → consent digit 1 → menu digit 1 → dial status), signed, with
 // unique CallSids and the step numbers the server puts in its action URLs; the signed pool is
 // built before the run. A non-200, an apology or a reply without the expected next action URL
-// counts as a failure and is printed, never as throughput. Then a fixed 2,000 req/s run against
-// each real server for its p99.
+// counts as a failure and is printed, never as throughput. Then a steady 2,000 req/s against each
+// real server for its p99: calls start evenly spaced, each posting its requests in turn (paced).
 //
 //   npx tsx bench/webhooks.ts [--duration 10] [--connections 50] [--targets bare,naive,pglite,postgres]
 //                             [--rate 2000] [--warmup 3] [--log-level info] [--cpu-prof DIR] [--root DIR]
@@ -205,6 +205,93 @@ async function load (url: string, pool: Pool, o: { duration: number, connections
   }
 }
 
+/**
+ * A steady rate, as calls arrive at a real server: a new call every 4/`rate` s, evenly spaced
+ * (open loop: a slow server does not slow the arrivals), each call posting its four requests one
+ * after the other, the next as soon as the previous is answered, over keep-alive connections.
+ * autocannon's own rate limit is not used for this: it lets each connection send its share of a
+ * second back to back at the start of the second, so its latencies are those of a burst.
+ */
+async function paced (url: string, pool: Pool, o: { duration: number, rate: number, check: boolean, pid: number, backends?: () => Promise<number[]> }): Promise<Omit<Outcome, 'target'>> {
+  const { Agent, request } = await import('node:http')
+  const agent = new Agent({ keepAlive: true, maxSockets: 512 })
+  const target = new URL(url)
+  const latencies: number[] = []
+  let failures = 0
+  let errors = 0
+  let requests = 0
+  const failureSamples: string[] = []
+  const fail = (what: string) => {
+    failures++
+    if (failureSamples.length < 5) failureSamples.push(what.slice(0, 300))
+  }
+  const post = async (r: Req): Promise<void> => await new Promise((resolve) => {
+    const started = performance.now()
+    const req = request({ agent, host: target.hostname, port: target.port, method: 'POST', path: r.path, headers: { 'content-type': FORM, 'x-twilio-signature': r.signature, 'content-length': Buffer.byteLength(r.body) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        latencies.push(performance.now() - started)
+        requests++
+        const body = Buffer.concat(chunks).toString()
+        if (res.statusCode !== 200) fail(`${res.statusCode} ${r.path}: ${body}`)
+        else if (o.check && (r.expect === null || !body.includes(r.expect) || body.includes('Sorry'))) fail(`${r.path}: ${body}`)
+        resolve()
+      })
+    })
+    req.on('error', () => { errors++; resolve() })
+    req.end(r.body)
+  })
+  const runCall = async (call: Req[]) => { for (const r of call) await post(r) }
+  const cpuBefore = cpuSeconds(o.pid)
+  const dbBefore = o.backends !== undefined ? await backendCpu(await o.backends()) : null
+  const inFlight = new Set<Promise<void>>()
+  const began = performance.now()
+  const callsPerMs = o.rate / 4 / 1000
+  let started = 0
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const elapsed = performance.now() - began
+      if (elapsed >= o.duration * 1000) {
+        clearInterval(tick)
+        resolve()
+        return
+      }
+      // Every call due by now starts now: the timer's jitter does not lower the rate.
+      for (const due = Math.floor(elapsed * callsPerMs); started < due; started++) {
+        if (pool.next === pool.calls.length) { pool.next = 0; pool.wrapped++ }
+        const p = runCall(pool.calls[pool.next++]!)
+        inFlight.add(p)
+        void p.then(() => inFlight.delete(p))
+      }
+    }, 1)
+  })
+  await Promise.all(inFlight)
+  const seconds = (performance.now() - began) / 1000
+  const cpu = cpuSeconds(o.pid) - cpuBefore
+  let dbCpu: number | null = null
+  if (o.backends !== undefined && dbBefore !== null) {
+    const after = await backendCpu(await o.backends())
+    if (after !== null) dbCpu = [...after].reduce((sum, [pid, sec]) => sum + sec - (dbBefore.get(pid) ?? 0), 0)
+  }
+  agent.destroy()
+  if (pool.wrapped > 0) fail(`the pool of ${pool.calls.length} calls ran out: CallSids were reused`)
+  const sorted = Float64Array.from(latencies).sort()
+  return {
+    rps: requests / seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.length > 0 ? sorted[sorted.length - 1]! : NaN,
+    requests,
+    failures,
+    errors,
+    failureSamples,
+    serverCpu: cpu / seconds,
+    dbCpu: dbCpu === null ? null : dbCpu / seconds,
+    poolWrapped: pool.wrapped
+  }
+}
+
 /** utime + stime of a process, in seconds (/proc/PID/stat, clock ticks of 1/100 s on Linux). */
 function cpuSeconds (pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
@@ -363,7 +450,7 @@ async function main (): Promise<void> {
         outcomes.push(outcome)
         report(outcome)
         if (stateful && rate > 0) {
-          const steady = { target: `${target} @ ${rate}/s`, ...await load(server.url, pool, { ...run, duration, rate }) }
+          const steady = { target: `${target} @ ${rate}/s steady`, ...await paced(server.url, pool, { ...run, duration, rate }) }
           fixed.push(steady)
           report(steady)
         }

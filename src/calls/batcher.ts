@@ -16,6 +16,7 @@ export class Batcher<J, R> {
   #queue: Array<Pending<J, R>> = []
   readonly #busy = new Set<string>()
   #running = 0
+  #scheduled = false
 
   /**
    * `run` answers every job of a batch, in order; if it throws, every job of the batch fails with
@@ -31,7 +32,16 @@ export class Batcher<J, R> {
   async submit (job: J): Promise<R> {
     return await new Promise<R>((resolve, reject) => {
       this.#queue.push({ job, key: this.#keyOf(job), resolve, reject })
-      this.#pump()
+      // The batch starts once the event loop has read what the sockets hold: every request that
+      // arrived meanwhile joins it. Started at once instead, an embedded database (which blocks
+      // the thread while it runs a statement) would run one request per batch.
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => {
+          this.#scheduled = false
+          this.#pump()
+        })
+      }
     })
   }
 

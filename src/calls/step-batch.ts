@@ -159,11 +159,16 @@ export function newCall (deps: Pick<StepBatchDeps, 'numberHashKey'>, callSid: st
 }
 
 export function contextFor (deps: Pick<StepBatchDeps, 'publicUrl'>, call: LockedCall, now: Date): FlowContext {
+  let token: string | undefined
   return {
     now,
     campaign: call.campaign!,
     flowUrl: (node) => flowUrl(deps.publicUrl, node, nextStep(call)),
     streamUrl: streamUrl(deps.publicUrl),
-    streamToken: randomBytes(24).toString('base64url')
+    // Drawn when a step starts a stream, not for every step (it was 4 % of a webhook's CPU).
+    get streamToken () {
+      token ??= randomBytes(24).toString('base64url')
+      return token
+    }
   }
 }

@@ -27,7 +27,7 @@ function callLog (request: FastifyRequest, callSid: string): CallStepDeps['log']
   }
 }
 
-const BATCHES_IN_FLIGHT = 2
+const BATCHES_IN_FLIGHT = 4
 /** Bounds the statement's size and the wait of the last step in it. */
 const MAX_BATCH = 64
 
