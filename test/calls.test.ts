@@ -1,69 +1,10 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { asc, eq, sql } from 'drizzle-orm'
-import t, { type Test } from 'tap'
-import type { App } from '../src/app.js'
+import t from 'tap'
 import { auditLog, callEvents, calls, consents, streamTokens, suppressions } from '../src/db/schema.js'
 import { hashNumber } from '../src/privacy/number-hash.js'
-import { admin, bearer, build, fixedClock, signedTwilio } from './helper.js'
-
-const definition = JSON.parse(readFileSync(new URL('./fixtures/flows/valid/design-example.json', import.meta.url), 'utf8'))
-const NUMBER = '+442079460018'
-const CALLER = '+447700900123'
-const SWITCHBOARD = '+442079460000'
-// Tuesday 24 November 2026, 10:00 in London (GMT).
-const IN_HOURS = '2026-11-24T10:00:00Z'
-
-const campaignBody = {
-  name: 'Acme inbound',
-  timezone: 'Europe/London',
-  hours: { mon: [['09:00', '17:30']], tue: [['09:00', '17:30']], wed: [['09:00', '17:30']], thu: [['09:00', '17:30']], fri: [['09:00', '17:30']], sun: [['09:00', '12:00']] },
-  holidays: ['2026-12-25'],
-  switchboard: SWITCHBOARD,
-  retention: { recordingsDays: 90, callLogDays: 365, redactAfterDays: 30 },
-  lawfulBasis: 'consent'
-}
-
-let sidCounter = 0
-const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
-
-interface Setup { app: App, clock: ReturnType<typeof fixedClock>, opsKey: string, tenantId: string, campaignId: string, flowId: string }
-
-async function setup (t: Test): Promise<Setup> {
-  const clock = fixedClock(IN_HOURS)
-  const app = await build(t, { overrides: { clock } })
-  const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Acme' } })).json().id
-  const opsKey = (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'ops', name: 'Olga', email: 'ops@acme.test' } })).json().apiKey
-  const ops = bearer(opsKey)
-  const campaignId = (await app.inject({ method: 'POST', url: '/api/campaigns', headers: ops, payload: campaignBody })).json().id
-  const flowId = (await app.inject({ method: 'POST', url: '/api/flows', headers: ops, payload: { name: 'Reception', campaignId } })).json().id
-  const saved = await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition } })
-  t.equal(saved.statusCode, 201, 'draft saved')
-  t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })).statusCode, 200, 'published')
-  t.equal((await app.inject({ method: 'POST', url: '/api/numbers', headers: ops, payload: { number: NUMBER, campaignId, flowId } })).statusCode, 201, 'number bound')
-  return { app, clock, opsKey, tenantId, campaignId, flowId }
-}
-
-/** A caller's side of a call: each webhook Twilio would send, signed. */
-function caller (app: App, opts: { from?: string, to?: string } = {}) {
-  const callSid = newSid()
-  const base = { CallSid: callSid, AccountSid: 'AC' + '0'.repeat(32), From: opts.from ?? CALLER, To: opts.to ?? NUMBER, Direction: 'inbound' }
-  const responses: string[] = []
-  const send = async (path: string, params: Record<string, string>) => {
-    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
-    t.equal(res.statusCode, 200, `${path} answered`)
-    responses.push(res.body)
-    return res.body
-  }
-  return {
-    callSid,
-    responses,
-    start: () => send('/twilio/voice', {}),
-    press: (node: string, digits: string) => send(`/twilio/flow?node=${node}`, { Digits: digits }),
-    dialed: (node: string, status: string) => send(`/twilio/flow?node=${node}`, { DialCallStatus: status }),
-    status: (status: string, duration = '42') => send('/twilio/status', { CallStatus: status, CallDuration: duration })
-  }
-}
+import { caller, CALLER, campaignBody, definition, IN_HOURS, newSid, NUMBER, setup, SWITCHBOARD } from './call-setup.js'
+import { admin, bearer, signedTwilio } from './helper.js'
 
 t.test('whole calls through the webhooks', async (t) => {
   const { app, clock } = await setup(t)

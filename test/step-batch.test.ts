@@ -1,0 +1,110 @@
+import { asc, eq, inArray, sql } from 'drizzle-orm'
+import t from 'tap'
+import type { App } from '../src/app.js'
+import { callEvents, calls, consents, streamTokens, suppressions } from '../src/db/schema.js'
+import { CALLER, NUMBER, newSid, setup } from './call-setup.js'
+import { signedTwilio } from './helper.js'
+
+/** Counts the hot path's transactions: one per batch of webhook steps. */
+function countBatches (app: App): { count: number } {
+  const raw = app.database.raw
+  const original = raw.transaction.bind(raw)
+  const seen = { count: 0 }
+  raw.transaction = async (fn) => {
+    seen.count++
+    return await original(fn)
+  }
+  return seen
+}
+
+/** Many calls' webhooks sent at once, as Twilio sends them when calls overlap. */
+function calls$ (app: App, n: number) {
+  const list = Array.from({ length: n }, (_, i) => ({ CallSid: newSid(), From: `+4477009${String(100 + i).padStart(5, '0')}`, To: NUMBER, Direction: 'inbound' }))
+  const post = async (base: typeof list[number], path: string, params: Record<string, string> = {}) => {
+    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
+    t.equal(res.statusCode, 200, `${path} answered`)
+    return res.body
+  }
+  return { list, post, all: async (path: string, params: (i: number) => Record<string, string> = () => ({})) => await Promise.all(list.map(async (base, i) => await post(base, path, params(i)))) }
+}
+
+t.test('steps of calls that arrive together are written together, each as if alone', async (t) => {
+  const { app } = await setup(t)
+  const { db } = app.database
+  const batches = countBatches(app)
+  const group = calls$(app, 30)
+
+  const starts = await group.all('/twilio/voice')
+  for (const body of starts) t.match(body, 'node=consent&amp;step=1')
+  t.ok(batches.count < 30 / 2, `30 starts in ${batches.count} transactions`)
+
+  // One caller refuses recording; the others agree.
+  batches.count = 0
+  const consented = await group.all('/twilio/flow?node=consent&step=1', (i) => ({ Digits: i === 0 ? '2' : '1' }))
+  t.notMatch(consented[0], '<Stream', 'the caller who said no is not recorded')
+  for (const body of consented.slice(1)) t.match(body, /<Stream [^>]*><Parameter name="token" value="[A-Za-z0-9_-]{20,}"\/>/)
+  t.equal(new Set(consented.slice(1).map((b) => /value="([^"]+)"/.exec(b)![1])).size, 29, 'a token of its own for each call')
+  t.ok(batches.count < 30 / 2, `30 consents in ${batches.count} transactions`)
+
+  // One caller opts out (the general path, in the middle of the others' batch); the others dial.
+  const menu = await group.all('/twilio/flow?node=menu&step=2', (i) => ({ Digits: i === 5 ? '9' : '1' }))
+  t.match(menu[5], 'You will not be called again.')
+  for (const [i, body] of menu.entries()) if (i !== 5) t.match(body, 'node=sales&amp;step=3')
+
+  const sids = group.list.map((c) => c.CallSid)
+  const rows = await db.select().from(calls).where(inArray(calls.callSid, sids))
+  t.equal(rows.length, 30)
+  for (const row of rows) {
+    t.equal(row.lastStep, 3, 'three steps applied')
+    const events = await db.select().from(callEvents).where(eq(callEvents.callId, row.id)).orderBy(asc(callEvents.seq))
+    t.same(events.map((e) => e.seq), events.map((_e, i) => i + 1), 'events numbered without gaps')
+    t.equal(row.stepSeq, events.length, 'the call knows its last event')
+  }
+  const evidence = await db.select().from(consents).where(inArray(consents.callSid, sids))
+  t.equal(evidence.length, 30, 'one consent record per call')
+  t.equal(evidence.filter((e) => e.granted).length, 29)
+  t.equal((await db.select().from(streamTokens).where(inArray(streamTokens.callSid, sids))).length, 29, 'a stream token per consenting call')
+  t.equal((await db.select().from(suppressions).where(eq(suppressions.callSid, sids[5]!))).length, 1, 'the opt-out is stored')
+})
+
+t.test('a retry sent with its original is answered with the original\'s answer', async (t) => {
+  const { app } = await setup(t)
+  const { db } = app.database
+  const group = calls$(app, 1)
+  const [call] = group.list
+  await group.post(call!, '/twilio/voice')
+  const [a, b] = await Promise.all([
+    group.post(call!, '/twilio/flow?node=consent&step=1', { Digits: '1' }),
+    group.post(call!, '/twilio/flow?node=consent&step=1', { Digits: '1' })
+  ])
+  t.match(a, '<Stream')
+  t.equal(b, a, 'byte for byte: the same token, the same action URLs')
+  t.equal((await db.select().from(consents).where(eq(consents.callSid, call!.CallSid))).length, 1, 'consent stored once')
+  t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, call!.CallSid))).length, 1, 'one token')
+})
+
+t.test('a step whose write fails does not take the others of its batch with it', async (t) => {
+  const { app } = await setup(t)
+  const { db } = app.database
+  const group = calls$(app, 8)
+  await group.all('/twilio/voice')
+  const bad = group.list[3]!.CallSid
+  // Consent evidence for one call cannot be stored.
+  await db.execute(sql.raw(`create function refuse_consent() returns trigger language plpgsql as $$
+    begin if new.call_sid = '${bad}' then raise exception 'consent storage refused'; end if; return new; end $$`))
+  await db.execute(sql.raw('create trigger refuse_consent before insert on consents for each row execute function refuse_consent()'))
+  const batches = countBatches(app)
+
+  const answers = await group.all('/twilio/flow?node=consent&step=1', () => ({ Digits: '1' }))
+  t.ok(batches.count >= 2, 'the batch failed, and its steps were tried again')
+  t.notMatch(answers[3], '<Stream', 'the call whose consent could not be stored is not recorded')
+  t.match(answers[3], 'node=menu', 'and goes on to the menu')
+  for (const [i, body] of answers.entries()) if (i !== 3) t.match(body, '<Stream', `call ${i} is recorded`)
+
+  const evidence = await db.select().from(consents).where(inArray(consents.callSid, group.list.map((c) => c.CallSid)))
+  t.same(evidence.map((e) => e.callSid).sort(), group.list.map((c) => c.CallSid).filter((sid) => sid !== bad).sort(), 'the other seven consents are stored')
+  t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, bad))).length, 0, 'no token for the call without evidence')
+  const [row] = await db.select().from(calls).where(eq(calls.callSid, bad))
+  t.equal(row!.lastStep, 2, 'its step is still applied, once')
+  t.notOk(JSON.stringify(answers).includes(CALLER))
+})
