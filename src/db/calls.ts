@@ -273,6 +273,9 @@ const WRITE_STEPS = `with s as (
 update calls c set state = s.state, step_seq = s.step_seq, status = coalesce(s.status, c.status), last_step = s.last_step, last_twiml = s.last_twiml
 from s where c.id = s.id and c.id = any(array(select id from s))`
 
+/** A step's events, numbered after the call's last one. */
+const numbered = (events: EventRow[], after: number) => events.map((e, i) => ({ seq: after + i + 1, node: e.node, input: e.input, outcome: e.outcome }))
+
 export type StepCall = Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq'>
 
 /**
@@ -282,8 +285,7 @@ export type StepCall = Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteH
  */
 export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall, write: StepWrite }>, at: Date, last = false): Promise<void> {
   const rows = steps.map(({ call, write: w }) => {
-    let seq = call.stepSeq
-    const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
+    const events = numbered(w.events, call.stepSeq)
     return {
       id: call.id,
       tenant_id: call.tenantId,
@@ -296,7 +298,7 @@ export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall,
       consents: w.consents,
       tokens: w.streamTokenHashes,
       state: w.state,
-      step_seq: seq,
+      step_seq: call.stepSeq + events.length,
       status: w.status,
       last_step: w.step,
       last_twiml: w.twiml
@@ -341,8 +343,7 @@ select call_sid from c`
  */
 export async function insertStartedCallsRaw (q: RawQuery, starts: Array<{ call: NewCall, write: StepWrite }>, at: Date, last = false): Promise<Set<string>> {
   const rows = starts.map(({ call, write: w }) => {
-    let seq = 0
-    const events = w.events.map((e) => ({ seq: ++seq, node: e.node, input: e.input, outcome: e.outcome }))
+    const events = numbered(w.events, 0)
     return {
       tenant_id: call.tenantId,
       call_sid: call.callSid,
@@ -356,7 +357,7 @@ export async function insertStartedCallsRaw (q: RawQuery, starts: Array<{ call: 
       local_number: call.localNumber,
       status: w.status ?? call.status,
       state: w.state,
-      step_seq: seq,
+      step_seq: events.length,
       last_step: w.step,
       last_twiml: w.twiml,
       events,
