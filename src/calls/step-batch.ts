@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { RawQuery, RawSql } from '../db/client.js'
-import { insertStartedCallsRaw, lockCallsRaw, writeStepsRaw, type LockedCall, type NewCall, type StepCall, type StepWrite } from '../db/calls.js'
+import { insertStartedCallsRaw, readCallsRaw, writeStepsRaw, type LockedCall, type NewCall, type StepCall, type StepWrite } from '../db/calls.js'
 import type { FlowVersionCache } from '../db/flows.js'
 import { routesForCalls, type CallRoute } from '../db/numbers.js'
 import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowDefinition, type FlowInput } from '../flows/index.js'
@@ -39,64 +39,72 @@ export type StepOutcome = string | typeof GENERAL | typeof EXISTS
 
 const E164 = /^\+[1-9][0-9]{7,14}$/
 
-class BatchWriteFailed extends Error {}
-
 /**
- * The usual webhook steps of many calls in one transaction: one round trip locks the calls going
- * on and reads the routes of the calls starting; the engine runs for each; a second round trip
- * writes every step (one statement for the steps, one for the new calls) and commits. On
- * PostgreSQL that is two round trips for the batch, whatever its size (db/client.ts).
+ * The usual webhook steps of many calls, two round trips for the batch whatever its size: one
+ * reads the calls going on and the routes of the calls starting; the engine runs for each; one
+ * statement writes the steps and one inserts the new calls, each committing on its own.
  *
- * What only the general path does is left to it, with nothing written: opt-outs, steps after
- * the call ended, numbers without a runnable flow, offboarding tenants, ended campaigns. If the
- * writes fail, no step of the batch is kept: each is tried again alone, and one that fails alone
- * goes to the general path, which stores what it still can (see call-steps.ts).
+ * No lock is held in between. A step is written only if its call is still as it was read (see
+ * db/calls.ts WRITE_STEPS); a call changed meanwhile (a retry's original, a status callback)
+ * goes to the general path, which locks it and finds out what to do. What only the general path
+ * does is left to it too, with nothing written: opt-outs, steps after the call ended, numbers
+ * without a runnable flow, offboarding tenants, ended campaigns. If a statement fails, none of
+ * its steps is kept: each is tried again alone, and one that fails alone goes to the general
+ * path, which stores what it still can (see call-steps.ts).
  */
 export async function runStepBatch (deps: StepBatchDeps, jobs: StepJob[]): Promise<StepOutcome[]> {
-  try {
-    return await deps.raw.transaction(async (q) => await planAndWrite(deps, q, jobs))
-  } catch (err) {
-    if (!(err instanceof BatchWriteFailed)) throw err
-    if (jobs.length > 1) return await Promise.all(jobs.map(async (job) => (await runStepBatch(deps, [job]))[0]!))
-    jobs[0]!.log.warn({ err: err.cause }, 'could not write the step in one statement: running it on the general path')
-    return [GENERAL]
-  }
+  const { outcomes, again } = await deps.raw.session(async (q) => await readPlanWrite(deps, q, jobs))
+  // Nothing of these was written: each is run again alone, as if it had just arrived.
+  const alone = await Promise.all(again.map(async (job) => (await runStepBatch(deps, [job]))[0]!))
+  again.forEach((job, i) => outcomes.set(job, alone[i]!))
+  return jobs.map((job) => outcomes.get(job)!)
 }
 
-async function planAndWrite (deps: StepBatchDeps, q: RawQuery, jobs: StepJob[]): Promise<StepOutcome[]> {
+async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, jobs: StepJob[]): Promise<{ outcomes: Map<StepJob, StepOutcome>, again: StepJob[] }> {
   const definitionOf = async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
   const going = jobs.filter((j) => j.kind === 'step').map((j) => j.callSid)
   const starting = jobs.flatMap((j) => j.kind === 'start' ? [localOf(j)] : [])
-  // Sent together: one round trip on PostgreSQL.
-  const [locked, routes] = await Promise.all([
-    going.length > 0 ? lockCallsRaw(q, going, definitionOf) : new Map<string, LockedCall>(),
+  const [found, routes] = await Promise.all([
+    going.length > 0 ? readCallsRaw(q, going, definitionOf) : new Map<string, LockedCall>(),
     starting.length > 0 ? routesForCalls(q, starting) : new Map<string, CallRoute>()
   ])
   const now = deps.clock.now()
-  const steps: Array<{ call: StepCall, write: StepWrite }> = []
-  const starts: Array<{ call: NewCall, write: StepWrite }> = []
-  const outcomes: StepOutcome[] = []
+  const steps: Array<{ job: StepJob, call: StepCall, write: StepWrite }> = []
+  const starts: Array<{ job: StepJob, call: NewCall, write: StepWrite }> = []
+  const outcomes = new Map<StepJob, StepOutcome>()
   for (const job of jobs) {
-    outcomes.push(job.kind === 'step'
-      ? planStep(deps, job, locked.get(job.callSid) ?? null, now, steps)
-      : await planStart(deps, job, routes.get(localOf(job)) ?? null, definitionOf, now, starts))
+    outcomes.set(job, job.kind === 'step'
+      ? planStep(deps, job, found.get(job.callSid) ?? null, now, (call, write) => steps.push({ job, call, write }))
+      : await planStart(deps, job, routes.get(localOf(job)) ?? null, definitionOf, now, (call, write) => starts.push({ job, call, write })))
   }
-  if (steps.length === 0 && starts.length === 0) return outcomes
-  const settled = await Promise.allSettled([
-    steps.length > 0 ? writeStepsRaw(q, steps, now, starts.length === 0) : undefined,
-    starts.length > 0 ? insertStartedCallsRaw(q, starts, now, true) : undefined
+  const [wroteSteps, wroteStarts] = await Promise.allSettled([
+    steps.length > 0 ? writeStepsRaw(q, steps, now) : new Set<string>(),
+    starts.length > 0 ? insertStartedCallsRaw(q, starts, now) : new Set<string>()
   ])
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed !== undefined) throw new BatchWriteFailed('a batch of step writes failed', { cause: failed.reason })
-  const inserted = (settled[1] as PromiseFulfilledResult<Set<string> | undefined>).value
-  return outcomes.map((outcome, i) => {
-    const job = jobs[i]!
-    return job.kind === 'start' && typeof outcome === 'string' && inserted !== undefined && !inserted.has(job.callSid) ? EXISTS : outcome
-  })
+  const again: StepJob[] = []
+  if (wroteSteps.status === 'fulfilled') {
+    for (const { job, call } of steps) if (!wroteSteps.value.has(call.id)) outcomes.set(job, GENERAL)
+  } else {
+    again.push(...failed(steps.map((s) => s.job), wroteSteps.reason, outcomes))
+  }
+  if (wroteStarts.status === 'fulfilled') {
+    for (const { job } of starts) if (!wroteStarts.value.has(job.callSid)) outcomes.set(job, EXISTS)
+  } else {
+    again.push(...failed(starts.map((s) => s.job), wroteStarts.reason, outcomes))
+  }
+  return { outcomes, again }
 }
 
-/** The step of a call going on, as the general path's runLocked would run it; its write joins `writes`. */
-function planStep (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'step' }>, call: LockedCall | null, now: Date, writes: Array<{ call: StepCall, write: StepWrite }>): StepOutcome {
+/** Steps of a statement that failed: a lone one goes to the general path; several are returned to be tried alone. */
+function failed (jobs: StepJob[], err: unknown, outcomes: Map<StepJob, StepOutcome>): StepJob[] {
+  if (jobs.length > 1) return jobs
+  jobs[0]!.log.warn({ err }, 'could not write the step in one statement: running it on the general path')
+  outcomes.set(jobs[0]!, GENERAL)
+  return []
+}
+
+/** The step of a call going on, as the general path's runLocked would run it; its changes go to `write`. */
+function planStep (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'step' }>, call: LockedCall | null, now: Date, write: (call: StepCall, write: StepWrite) => void): StepOutcome {
   if (call === null || call.definition === null || call.campaign === null) {
     job.log.warn({ callSid: job.callSid }, 'flow callback for an unknown call: apologised')
     return apologyTwiml()
@@ -108,14 +116,14 @@ function planStep (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'step' }>,
   if (repeat === 'last') return call.lastTwiml!
   if (repeat === 'older') return emptyTwiml()
   const result = runStep(call.definition, call.state, job.input, contextFor(deps, call, now))
-  const write = stepWrite(call, result)
-  if (write === null) return GENERAL
-  writes.push({ call, write })
+  const changes = stepWrite(call, result)
+  if (changes === null) return GENERAL
+  write(call, changes)
   return result.twiml
 }
 
-/** The first step of a new call on a number with a runnable flow; its write joins `writes`. */
-async function planStart (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'start' }>, route: CallRoute | null, definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>, now: Date, writes: Array<{ call: NewCall, write: StepWrite }>): Promise<StepOutcome> {
+/** The first step of a new call on a number with a runnable flow; its changes go to `write`. */
+async function planStart (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'start' }>, route: CallRoute | null, definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>, now: Date, write: (call: NewCall, write: StepWrite) => void): Promise<StepOutcome> {
   if (route === null || route.offboardingSince !== null || route.publishedVersion === null) return GENERAL
   const { campaign } = route
   if (campaign.endsAt !== null && now >= campaign.endsAt) return GENERAL
@@ -128,9 +136,9 @@ async function planStart (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'st
   const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
   const fresh: LockedCall = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
   const result = runStep(definition, fresh.state, { kind: 'start' }, contextFor(deps, fresh, now))
-  const write = stepWrite(fresh, result)
-  if (write === null) return GENERAL
-  writes.push({ call, write })
+  const changes = stepWrite(fresh, result)
+  if (changes === null) return GENERAL
+  write(call, changes)
   return result.twiml
 }
 

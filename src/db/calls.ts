@@ -196,24 +196,23 @@ interface LockedRow {
   switchboard: string | null
 }
 
-// Locked in CallSid order, so two batches (of this process or another) that share calls take
-// their locks in the same order and cannot deadlock. `= any(array(…))` lets the planner probe the
-// index once per CallSid; an `in (select …)` over the jsonb was planned as a scan of the table.
-const LOCK_CALLS = `select c.id, c.tenant_id, c.call_sid, c.campaign_id, c.flow_id, c.flow_version, c.remote_hash, c.remote_number,
+// No row lock: the write that follows checks that the call is still as read (see WRITE_STEPS).
+// `= any(array(…))` lets the planner probe the index once per CallSid; an `in (select …)` over
+// the jsonb was planned as a scan of the table.
+const READ_CALLS = `select c.id, c.tenant_id, c.call_sid, c.campaign_id, c.flow_id, c.flow_version, c.remote_hash, c.remote_number,
   c.remote_withheld, c.state, c.step_seq, c.last_step, c.last_twiml, c.ended_at,
   ca.id is not null as campaign_found, ca.timezone, ca.hours, ca.holidays, ca.switchboard
 from calls c left join campaigns ca on ca.id = c.campaign_id
-where c.call_sid = any(array(select jsonb_array_elements_text($1::text::jsonb)))
-order by c.call_sid
-for update of c`
+where c.call_sid = any(array(select jsonb_array_elements_text($1::text::jsonb)))`
 
 /**
- * lockCall on RawSql, for many calls at once: CallSid → the locked call (absent: unknown). The
- * flow definition comes from `definitionOf` (flow versions never change once saved, so it can be
- * cached by flow id and version) instead of being read with every step.
+ * lockCall's read on RawSql, for many calls at once and without the lock: CallSid → the call as
+ * it stands (absent: unknown). The flow definition comes from `definitionOf` (flow versions never
+ * change once saved, so it can be cached by flow id and version) instead of being read with
+ * every step.
  */
-export async function lockCallsRaw (q: RawQuery, callSids: string[], definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>): Promise<Map<string, LockedCall>> {
-  const rows = await q<LockedRow>(LOCK_CALLS, [JSON.stringify(callSids)])
+export async function readCallsRaw (q: RawQuery, callSids: string[], definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>): Promise<Map<string, LockedCall>> {
+  const rows = await q<LockedRow>(READ_CALLS, [JSON.stringify(callSids)])
   const locked = new Map<string, LockedCall>()
   for (const row of rows) {
     const definition = row.flow_id !== null && row.flow_version !== null ? await definitionOf(row.flow_id, row.flow_version) : null
@@ -254,36 +253,47 @@ export interface StepWrite {
 }
 
 // Data-modifying CTEs run to completion with the statement, all or nothing
-// (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING).
+// (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING). A call is
+// written only if it is still as it was read: the same last step and event number, not ended.
+// Anything that changed it in between (a retry's original, a status callback, the general path,
+// an event appended by the recorder) changed one of those. The others' rows are written; the
+// statement returns the ids it wrote. Under READ COMMITTED an update that waited for another
+// writer checks its conditions against the row that writer left
+// (https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED).
 const WRITE_STEPS = `with s as (
   select * from jsonb_to_recordset($2::text::jsonb) as s(id uuid, tenant_id uuid, call_sid text, remote_hash text, campaign_id uuid,
-    flow_id uuid, flow_version int, events jsonb, consents jsonb, tokens jsonb, state jsonb, step_seq int, status text, last_step int, last_twiml text)
+    flow_id uuid, flow_version int, read_step int, read_seq int, events jsonb, consents jsonb, tokens jsonb, state jsonb, step_seq int,
+    status text, last_step int, last_twiml text)
+), u as (
+  update calls c set state = s.state, step_seq = s.step_seq, status = coalesce(s.status, c.status), last_step = s.last_step, last_twiml = s.last_twiml
+  from s
+  where c.id = s.id and c.id = any(array(select id from s)) and c.last_step = s.read_step and c.step_seq = s.read_seq and c.ended_at is null
+  returning c.id
+), w as (
+  select s.* from s join u on u.id = s.id
 ), ev as (
   insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
-  select s.tenant_id, s.id, e.seq, e.node, e.input, e.outcome, $1::text::timestamptz
-  from s, jsonb_to_recordset(s.events) as e(seq int, node text, input text, outcome text)
+  select w.tenant_id, w.id, e.seq, e.node, e.input, e.outcome, $1::text::timestamptz
+  from w, jsonb_to_recordset(w.events) as e(seq int, node text, input text, outcome text)
 ), co as (
   insert into consents (tenant_id, call_id, call_sid, remote_hash, campaign_id, flow_id, flow_version, node, prompt, digits, decision, granted, method, at)
-  select s.tenant_id, s.id, s.call_sid, s.remote_hash, s.campaign_id, s.flow_id, s.flow_version, c.node, c.prompt, c.digits, c.decision, c.granted, 'ivr', $1::text::timestamptz
-  from s, jsonb_to_recordset(s.consents) as c(node text, prompt text, digits text, decision text, granted boolean)
+  select w.tenant_id, w.id, w.call_sid, w.remote_hash, w.campaign_id, w.flow_id, w.flow_version, c.node, c.prompt, c.digits, c.decision, c.granted, 'ivr', $1::text::timestamptz
+  from w, jsonb_to_recordset(w.consents) as c(node text, prompt text, digits text, decision text, granted boolean)
 ), tk as (
   insert into stream_tokens (token_hash, tenant_id, call_sid, created_at)
-  select t.value, s.tenant_id, s.call_sid, $1::text::timestamptz from s, jsonb_array_elements_text(s.tokens) as t
+  select t.value, w.tenant_id, w.call_sid, $1::text::timestamptz from w, jsonb_array_elements_text(w.tokens) as t
 )
-update calls c set state = s.state, step_seq = s.step_seq, status = coalesce(s.status, c.status), last_step = s.last_step, last_twiml = s.last_twiml
-from s where c.id = s.id and c.id = any(array(select id from s))`
+select id from u`
 
-/** A step's events, numbered after the call's last one. */
-const numbered = (events: EventRow[], after: number) => events.map((e, i) => ({ seq: after + i + 1, node: e.node, input: e.input, outcome: e.outcome }))
-
-export type StepCall = Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq'>
+export type StepCall = Pick<LockedCall, 'id' | 'tenantId' | 'callSid' | 'remoteHash' | 'campaignId' | 'flowId' | 'flowVersion' | 'stepSeq' | 'lastStep'>
 
 /**
  * Webhook steps' writes in one statement: for each call its events (numbered after its
  * step_seq), consent evidence, stream tokens, and the new state with the answer kept for
- * Twilio's retries. Each call appears once. Run in the transaction holding the calls' locks.
+ * Twilio's retries. Each call appears once. Returns the ids of the calls written; a call missing
+ * from it had changed since it was read, and nothing of its step was written.
  */
-export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall, write: StepWrite }>, at: Date, last = false): Promise<void> {
+export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall, write: StepWrite }>, at: Date): Promise<Set<string>> {
   const rows = steps.map(({ call, write: w }) => {
     const events = numbered(w.events, call.stepSeq)
     return {
@@ -294,6 +304,8 @@ export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall,
       campaign_id: call.campaignId,
       flow_id: call.flowId,
       flow_version: call.flowVersion,
+      read_step: call.lastStep,
+      read_seq: call.stepSeq,
       events,
       consents: w.consents,
       tokens: w.streamTokenHashes,
@@ -304,8 +316,12 @@ export async function writeStepsRaw (q: RawQuery, steps: Array<{ call: StepCall,
       last_twiml: w.twiml
     }
   })
-  await q(WRITE_STEPS, [at.toISOString(), JSON.stringify(rows)], last)
+  const written = await q<{ id: string }>(WRITE_STEPS, [at.toISOString(), JSON.stringify(rows)])
+  return new Set(written.map((r) => r.id))
 }
+
+/** A step's events, numbered after the call's last one. */
+const numbered = (events: EventRow[], after: number) => events.map((e, i) => ({ seq: after + i + 1, node: e.node, input: e.input, outcome: e.outcome }))
 
 // New calls, each inserted with the state its start node left it in and that step's events,
 // consent and tokens (so nobody can see a call before its first step is stored). A call that
@@ -341,7 +357,7 @@ select call_sid from c`
  * New calls and their first steps' writes, all started at `at`. Returns the CallSids inserted;
  * the others existed already and nothing of them was written.
  */
-export async function insertStartedCallsRaw (q: RawQuery, starts: Array<{ call: NewCall, write: StepWrite }>, at: Date, last = false): Promise<Set<string>> {
+export async function insertStartedCallsRaw (q: RawQuery, starts: Array<{ call: NewCall, write: StepWrite }>, at: Date): Promise<Set<string>> {
   const rows = starts.map(({ call, write: w }) => {
     const events = numbered(w.events, 0)
     return {
@@ -365,6 +381,6 @@ export async function insertStartedCallsRaw (q: RawQuery, starts: Array<{ call: 
       tokens: w.streamTokenHashes
     }
   })
-  const inserted = await q<{ call_sid: string }>(START_CALLS, [at.toISOString(), JSON.stringify(rows)], last)
+  const inserted = await q<{ call_sid: string }>(START_CALLS, [at.toISOString(), JSON.stringify(rows)])
   return new Set(inserted.map((r) => r.call_sid))
 }

@@ -6,22 +6,23 @@ import * as schema from './schema.js'
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
 
-/**
- * Parameterised SQL straight to the driver: rows as plain objects, column names as in the table.
- * `last` (in a transaction): nothing follows; on PostgreSQL the statement goes out together with
- * COMMIT, and the promise settles once both are answered, so what it wrote is committed by then.
- */
-export type RawQuery = <T = Record<string, unknown>>(text: string, params: unknown[], last?: boolean) => Promise<T[]>
+/** Parameterised SQL straight to the driver: rows as plain objects, column names as in the table. */
+export type RawQuery = <T = Record<string, unknown>>(text: string, params: unknown[]) => Promise<T[]>
 
 /**
  * The webhook hot path's way in: fixed SQL texts, no query building, prepared once per connection
- * on PostgreSQL. Results differ by driver in one respect: timestamps come back as Date (PGlite) or
- * ISO strings (postgres.js, as drizzle configures it); jsonb is parsed by both. Pass jsonb and
- * timestamps as text and cast them in the SQL.
+ * on PostgreSQL. Each statement commits on its own. Results differ by driver in one respect:
+ * timestamps come back as Date (PGlite) or ISO strings (postgres.js, as drizzle configures it);
+ * jsonb is parsed by both. Pass jsonb and timestamps as text and cast them in the SQL.
  */
 export interface RawSql {
   query: RawQuery
-  transaction<T> (fn: (query: RawQuery) => Promise<T>): Promise<T>
+  /**
+   * `fn`'s statements on one connection (each still commits on its own): on PostgreSQL those
+   * issued together go out in one write and wake one backend, instead of one per pooled
+   * connection they would otherwise be spread over.
+   */
+  session<T> (fn: (query: RawQuery) => Promise<T>): Promise<T>
 }
 
 /** A timestamp column read through RawSql, whichever driver answered. */
@@ -71,11 +72,12 @@ async function openPglite (dir: string, template?: Blob): Promise<Database> {
     await client.close()
     throw err
   }
+  const query: RawQuery = async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows
   return {
     db: db as unknown as Db,
     raw: {
-      query: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
-      transaction: async (fn) => await client.transaction(async (tx) => await fn(async <T>(text: string, params: unknown[]) => (await tx.query<T>(text, params)).rows))
+      query,
+      session: async (fn) => await fn(query)
     },
     kind: 'pglite',
     ping: async () => { await db.execute(sql`select 1`) },
@@ -101,62 +103,22 @@ async function openPostgres (url: string): Promise<Database> {
   } finally {
     await lock.end({ timeout: 1 })
   }
-  const unsafe = (sql: Pick<typeof client, 'unsafe'>) => async <T>(text: string, params: unknown[]) => await sql.unsafe(text, params as never[], { prepare: true }) as unknown as T[]
+  const on = (sql: Pick<typeof client, 'unsafe'>): RawQuery => async <T>(text: string, params: unknown[]) => await sql.unsafe(text, params as never[], { prepare: true }) as unknown as T[]
   return {
     db: db as unknown as Db,
     raw: {
-      query: unsafe(client),
-      transaction: async (fn) => await pipelinedTransaction(client, fn)
+      query: on(client),
+      session: async (fn) => {
+        const conn = await client.reserve()
+        try {
+          return await fn(on(conn))
+        } finally {
+          conn.release()
+        }
+      }
     },
     kind: 'postgres',
     ping: async () => { await db.execute(sql`select 1`) },
     close: async () => { await client.end({ timeout: 5 }) }
-  }
-}
-
-/**
- * A transaction on one reserved connection whose BEGIN is sent with the first statement and whose
- * COMMIT is sent with the statement marked `last`: postgres.js pipelines what is issued on a
- * connection without waiting, so a lock-then-write step costs two round trips instead of four.
- * After a failed statement PostgreSQL answers the pipelined COMMIT with a rollback
- * (https://www.postgresql.org/docs/current/sql-commit.html), so nothing of it is kept.
- */
-async function pipelinedTransaction<T> (client: import('postgres').Sql, fn: (query: RawQuery) => Promise<T>): Promise<T> {
-  const conn = await client.reserve()
-  let begin: Promise<unknown> | null = conn.unsafe('begin').execute()
-  let open = true
-  const send = (text: string, params: unknown[]) => conn.unsafe(text, params as never[], { prepare: true }).execute()
-  const query: RawQuery = async <R>(text: string, params: unknown[], last = false) => {
-    if (!open) throw new Error('the transaction has ended')
-    const pending: Array<Promise<unknown>> = []
-    if (begin !== null) pending.push(begin)
-    begin = null
-    const statement = send(text, params)
-    pending.push(statement)
-    if (last) {
-      open = false
-      pending.push(conn.unsafe('commit').execute())
-    }
-    const settled = await Promise.allSettled(pending)
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
-    return await statement as unknown as R[]
-  }
-  try {
-    const result = await fn(query)
-    if (begin !== null) await begin
-    if (open) {
-      open = false
-      await conn.unsafe('commit')
-    }
-    return result
-  } catch (err) {
-    if (open) {
-      open = false
-      await conn.unsafe('rollback').catch(() => {})
-    }
-    throw err
-  } finally {
-    conn.release()
   }
 }
