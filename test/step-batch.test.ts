@@ -1,19 +1,25 @@
 import { asc, eq, inArray, sql } from 'drizzle-orm'
 import t from 'tap'
 import type { App } from '../src/app.js'
+import type { RawQuery } from '../src/db/client.js'
 import { callEvents, calls, consents, streamTokens, suppressions } from '../src/db/schema.js'
 import { CALLER, NUMBER, newSid, setup } from './call-setup.js'
 import { signedTwilio } from './helper.js'
 
+/** Runs `wrap` around each statement of the hot path (a batch's statements go through a session). */
+function aroundStatements (app: App, wrap: (query: RawQuery) => RawQuery): void {
+  const raw = app.database.raw
+  const session = raw.session.bind(raw)
+  raw.session = async (fn) => await session(async (query) => await fn(wrap(query)))
+}
+
 /** Counts the hot path's statements: a read and a write or two per batch of webhook steps. */
 function countStatements (app: App): { count: number } {
-  const raw = app.database.raw
-  const original = raw.query
   const seen = { count: 0 }
-  raw.query = async (text, params) => {
+  aroundStatements(app, (query) => async <T>(text: string, params: unknown[]) => {
     seen.count++
-    return await original(text, params)
-  }
+    return await query<T>(text, params)
+  })
   return seen
 }
 
@@ -117,17 +123,15 @@ t.test('a call that changes between the read and the write is left to the genera
   const [ending, other] = group.list
   // Twilio reports the first call completed while the batch holding its consent step is between
   // its read and its write (the caller hung up as they pressed 1).
-  const raw = app.database.raw
-  const original = raw.query
   let interfered = false
-  raw.query = async <T>(text: string, params: unknown[]) => {
-    const rows = await original<T>(text, params)
+  aroundStatements(app, (query) => async <T>(text: string, params: unknown[]) => {
+    const rows = await query<T>(text, params)
     if (!interfered && text.includes('from calls c left join campaigns')) {
       interfered = true
       t.equal((await app.inject(signedTwilio('/twilio/status', { ...ending!, CallStatus: 'completed', CallDuration: '9' }))).statusCode, 200)
     }
     return rows
-  }
+  })
   const [late, onTime] = await Promise.all([
     group.post(ending!, '/twilio/flow?node=consent&step=1', { Digits: '1' }),
     group.post(other!, '/twilio/flow?node=consent&step=1', { Digits: '1' })

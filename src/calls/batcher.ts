@@ -1,12 +1,12 @@
 /**
- * Group commit for webhook steps. A job submitted while nothing is in flight runs at once, alone:
- * an idle server adds no wait. Jobs that arrive while `concurrency` batches are being run queue up
- * and go together in the next one, so under load one transaction (two round trips on PostgreSQL)
- * carries many calls' steps instead of each paying its own.
+ * Group commit for webhook steps. A job submitted while nothing is in flight runs in the same turn
+ * of the event loop, with whatever else arrived in it: an idle server adds no wait. Jobs that
+ * arrive while `concurrency` batches are being run queue up and go together in the next one, so
+ * under load one read and one write carry many calls' steps instead of each paying its own.
  *
  * Jobs with the same key (a CallSid) never share a batch and never run at the same time: a
  * Twilio retry that arrives while its original is being written waits for it, and then finds it
- * applied, as it would have waiting on the row lock.
+ * applied instead of running it a second time.
  */
 export class Batcher<J, R> {
   readonly #run: (jobs: J[]) => Promise<R[]>

@@ -47,7 +47,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const batcher = new Batcher<StepJob, StepOutcome>({
     run: async (jobs) => await runStepBatch(shared, jobs),
     keyOf: (job) => job.callSid,
-    // PGlite runs one transaction at a time; on PostgreSQL a few batches overlap, so that one
+    // PGlite runs one statement at a time; on PostgreSQL a few batches overlap, so that one
     // batch's engine work runs while another waits on the database.
     concurrency: app.database.kind === 'pglite' ? 1 : BATCHES_IN_FLIGHT,
     maxSize: MAX_BATCH
