@@ -37,7 +37,7 @@ export async function startCall (deps: CallStepDeps, p: { callSid: string, from:
   const outcome = await deps.steps({ kind: 'start', ...p, log: deps.log })
   if (typeof outcome === 'string') return outcome
   if (outcome === GENERAL) return await startCallGeneral(deps, p)
-  // Twilio's retry of a start already stored: answered from the locked row like any repeat.
+  // Twilio's retry of a start already stored: answered from the stored row like any repeat.
   const again = await deps.steps({ kind: 'step', callSid: p.callSid, input: { kind: 'start' }, log: deps.log })
   return typeof again === 'string' ? again : await startCallGeneral(deps, p)
 }

@@ -213,10 +213,10 @@ where c.call_sid = any(array(select jsonb_array_elements_text($1::text::jsonb)))
  */
 export async function readCallsRaw (q: RawQuery, callSids: string[], definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>): Promise<Map<string, LockedCall>> {
   const rows = await q<LockedRow>(READ_CALLS, [JSON.stringify(callSids)])
-  const locked = new Map<string, LockedCall>()
+  const found = new Map<string, LockedCall>()
   for (const row of rows) {
     const definition = row.flow_id !== null && row.flow_version !== null ? await definitionOf(row.flow_id, row.flow_version) : null
-    locked.set(row.call_sid, {
+    found.set(row.call_sid, {
       id: row.id,
       tenantId: row.tenant_id,
       callSid: row.call_sid,
@@ -237,7 +237,7 @@ export async function readCallsRaw (q: RawQuery, callSids: string[], definitionO
         : null
     })
   }
-  return locked
+  return found
 }
 
 export interface ConsentRow { node: string, prompt: string, digits: string | null, decision: string, granted: boolean }
