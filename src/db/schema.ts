@@ -242,6 +242,22 @@ export const recordings = pgTable('recordings', {
   deletedAt: timestamp('deleted_at', { withTimezone: true })
 }, (t) => [index('recordings_tenant_idx').on(t.tenantId), index('recordings_call_sid_idx').on(t.callSid)])
 
+// Every signed link issued for a recording; its token names the row. The row is where a link is
+// revoked and locked after wrong PINs, so every process sees it at once and a restart forgets
+// nothing. The PIN itself is never stored: it is keyed into the token's MAC.
+export const recordingLinks = pgTable('recording_links', {
+  id: id(),
+  recordingId: uuid('recording_id').notNull().references(() => recordings.id, { onDelete: 'cascade' }),
+  // Audit actor of the issuer ("user:<id>" or "admin-token"), re-checked at every fetch.
+  issuedBy: text('issued_by').notNull(),
+  pin: boolean('pin').notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  pinFailures: integer('pin_failures').notNull().default(0),
+  lockedAt: timestamp('locked_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  createdAt: createdAt()
+}, (t) => [index('recording_links_recording_idx').on(t.recordingId)])
+
 // Agents' pause / resume / stop of a live recording. The process holding the stream polls these,
 // so a request may land on any instance; `at` places the cut on the recording's timeline.
 export const recordingControls = pgTable('recording_controls', {

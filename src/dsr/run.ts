@@ -3,7 +3,8 @@ import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
 import { deleteRecordingRow } from '../db/recordings.js'
 import { eraseCalls, forgetRequests, rectifyAttributes, subjectData } from '../db/subject-data.js'
-import { DEFAULT_LINK_SECONDS, signLink } from '../recording/link-token.js'
+import { DEFAULT_LINK_SECONDS } from '../recording/link-token.js'
+import { issueLink } from '../recording/links.js'
 import { deleteAllVersions } from '../storage/delete-object.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { toCsv } from './csv.js'
@@ -19,9 +20,14 @@ export interface DsrDeps {
 type Subject = Awaited<ReturnType<typeof subjectData>>
 
 /** A portable export of everything held about the number: JSON, and CSV per table. */
-export function accessExport (deps: DsrDeps, number: string, data: Subject, actor: string) {
+export async function accessExport (deps: DsrDeps, tx: Tx, number: string, data: Subject, actor: string) {
   const now = deps.clock.now()
   const expiresAt = new Date(now.getTime() + DEFAULT_LINK_SECONDS * 1000)
+  // Each link is a row (revocable, its issuer re-checked at every fetch), issued in the request's transaction.
+  const tokens = new Map<string, string>()
+  for (const r of data.recordings) {
+    if (r.status === 'stored' && r.deletedAt === null) tokens.set(r.id, (await issueLink(tx, deps.linkSecret, { recordingId: r.id, issuedBy: actor, expiresAt }, now)).token)
+  }
   const sidOf = new Map(data.calls.map((c) => [c.id, c.callSid]))
   const calls = data.calls.map((c) => ({
     callSid: c.callSid,
@@ -46,9 +52,7 @@ export function accessExport (deps: DsrDeps, number: string, data: Subject, acto
     retainUntil: r.retainUntil?.toISOString() ?? null,
     legalHold: r.legalHold,
     truncated: r.truncated,
-    link: r.status === 'stored' && r.deletedAt === null
-      ? `${deps.publicUrl}/recordings/${r.id}?token=${signLink(deps.linkSecret, { recordingId: r.id, issuedBy: actor, expiresAt, pin: false })}`
-      : null,
+    link: tokens.has(r.id) ? `${deps.publicUrl}/recordings/${r.id}?token=${tokens.get(r.id)!}` : null,
     linkExpiresAt: r.status === 'stored' && r.deletedAt === null ? expiresAt.toISOString() : null
   }))
   const suppression = {

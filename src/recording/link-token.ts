@@ -1,13 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 
-/** What a signed recording link grants: one recording, issued by one user, until a time. */
-export interface LinkGrant {
+/** What a signed recording link names: its row in recording_links, one recording, an end. */
+export interface LinkClaims {
+  linkId: string
   recordingId: string
-  /** Audit actor of whoever issued the link ("user:<id>" or "admin-token"). */
-  issuedBy: string
   expiresAt: Date
-  /** Whether the fetch must present a PIN. */
-  pin: boolean
 }
 
 export const DEFAULT_LINK_SECONDS = 15 * 60
@@ -19,29 +16,48 @@ const mac = (secret: string, payload: string, pin: string | undefined) =>
 /**
  * token = base64url(payload) "." base64url(HMAC-SHA-256(secret, payload ‖ PIN)). The PIN is in
  * the MAC, not in the token, so the link alone is useless without it and no PIN is stored.
+ * Everything else about the link (issuer, PIN or not, lock, revocation) is in its row.
  */
-export function signLink (secret: string, grant: LinkGrant, pin?: string): string {
-  const payload = Buffer.from(JSON.stringify({ r: grant.recordingId, u: grant.issuedBy, e: Math.floor(grant.expiresAt.getTime() / 1000), p: pin !== undefined ? 1 : 0 })).toString('base64url')
+export function signLink (secret: string, claims: LinkClaims, pin?: string): string {
+  const payload = Buffer.from(JSON.stringify({ l: claims.linkId, r: claims.recordingId, e: Math.floor(claims.expiresAt.getTime() / 1000) })).toString('base64url')
   return `${payload}.${mac(secret, payload, pin).toString('base64url')}`
 }
 
-export type LinkCheck = { ok: true, grant: LinkGrant } | { ok: false, reason: 'malformed' | 'bad-signature' | 'wrong-recording' | 'expired' | 'pin-required' }
+/** A token taken apart; its claims are not yet authenticated (see signatureMatches). */
+export interface ParsedLink {
+  claims: LinkClaims
+  payload: string
+  signature: string
+}
 
-export function verifyLink (secret: string, token: string, recordingId: string, now: Date, pin?: string): LinkCheck {
+export type LinkRefusal = 'malformed' | 'wrong-recording' | 'expired' | 'unknown-link' | 'pin-required' | 'bad-signature' | 'issuer-not-allowed'
+
+export type ParseResult = { ok: true, link: ParsedLink } | { ok: false, reason: LinkRefusal }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Reads a token and refuses what needs no database: shape, recording, expiry. Claims that only
+ * make a link refuse are safe to act on before the MAC is checked; nothing is granted here.
+ */
+export function parseLink (token: string, recordingId: string, now: Date): ParseResult {
   const [payload, signature, extra] = token.split('.')
   if (payload === undefined || signature === undefined || extra !== undefined) return { ok: false, reason: 'malformed' }
-  let claims: { r?: unknown, u?: unknown, e?: unknown, p?: unknown }
+  let claims: { l?: unknown, r?: unknown, e?: unknown }
   try {
     claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims
   } catch {
     return { ok: false, reason: 'malformed' }
   }
-  if (typeof claims.r !== 'string' || typeof claims.u !== 'string' || typeof claims.e !== 'number' || (claims.p !== 0 && claims.p !== 1)) return { ok: false, reason: 'malformed' }
-  if (claims.p === 1 && (pin === undefined || pin === '')) return { ok: false, reason: 'pin-required' }
-  const expected = mac(secret, payload, claims.p === 1 ? pin : undefined)
-  const given = Buffer.from(signature, 'base64url')
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad-signature' }
+  if (typeof claims !== 'object' || claims === null || typeof claims.l !== 'string' || !UUID.test(claims.l) || typeof claims.r !== 'string' || typeof claims.e !== 'number') return { ok: false, reason: 'malformed' }
   if (claims.r !== recordingId) return { ok: false, reason: 'wrong-recording' }
   if (now.getTime() >= claims.e * 1000) return { ok: false, reason: 'expired' }
-  return { ok: true, grant: { recordingId: claims.r, issuedBy: claims.u, expiresAt: new Date(claims.e * 1000), pin: claims.p === 1 } }
+  return { ok: true, link: { claims: { linkId: claims.l, recordingId: claims.r, expiresAt: new Date(claims.e * 1000) }, payload, signature } }
+}
+
+/** Whether the token was signed by this server, for this PIN (none for a PIN-less link). */
+export function signatureMatches (secret: string, link: ParsedLink, pin: string | undefined): boolean {
+  const expected = mac(secret, link.payload, pin)
+  const given = Buffer.from(link.signature, 'base64url')
+  return given.length === expected.length && timingSafeEqual(given, expected)
 }

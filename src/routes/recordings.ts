@@ -1,19 +1,41 @@
+import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../audit/append.js'
 import { findRecording } from '../db/recordings.js'
-import { verifyLink } from '../recording/link-token.js'
+import { parseLink } from '../recording/link-token.js'
+import { admitLink } from '../recording/links.js'
 import { playback } from '../recording/playback.js'
 import { parseRange, WAV_HEADER_BYTES } from '../recording/wav.js'
 
 const Problem = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
 const problem = (statusCode: number, error: string, message: string) => ({ statusCode, error, message })
+const STATUS_ERROR = { 403: 'Forbidden', 410: 'Gone', 423: 'Locked' } as const
+
+/**
+ * Requests one client may make to /recordings/:id a minute: room for a player's ranges and seeks,
+ * none for spraying guesses over many links. The count is per process (in memory); what holds
+ * across processes and restarts is each link's own lock after MAX_PIN_FAILURES, in the database.
+ */
+export const PLAYBACK_RATE_LIMIT = { max: 60, timeWindowMs: 60_000 }
 
 /**
  * GET /recordings/:id?token=… — what a signed link points at. No API key: the HMAC token is the
- * credential. Streams S3 → decrypt → audio/wav, with Range support; every fetch is audited.
+ * credential, and its row in recording_links says whether it still holds (not revoked, not locked,
+ * issuer still allowed). Streams S3 → decrypt → audio/wav, with Range support; every fetch is audited.
  */
 const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Registered here, not in app.ts: this plugin is encapsulated, so only the playback route is limited.
+  await app.register(rateLimit, {
+    max: PLAYBACK_RATE_LIMIT.max,
+    timeWindow: PLAYBACK_RATE_LIMIT.timeWindowMs,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      error: 'Too Many Requests',
+      message: `too many recording fetches: at most ${context.max} a minute per client; retry in ${context.after}`
+    })
+  })
+
   app.get('/recordings/:id', {
     schema: {
       summary: 'Listen to a recording through a signed link',
@@ -28,15 +50,20 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         403: Problem,
         409: Problem,
         410: Problem,
-        416: Problem
+        416: Problem,
+        423: Problem,
+        429: Problem
       }
     }
   }, async (request, reply) => {
     const now = app.clock.now()
-    const check = verifyLink(app.config.linkSecret, request.query.token, request.params.id, now, request.headers['x-recording-pin'])
+    const parsed = parseLink(request.query.token, request.params.id, now)
+    const check = parsed.ok
+      ? await app.database.db.transaction((tx) => admitLink(tx, app.config.linkSecret, parsed.link, request.headers['x-recording-pin'], { now, ip: request.ip }))
+      : { ok: false as const, status: 403 as const, reason: parsed.reason, message: `link refused: ${parsed.reason}` }
     if (!check.ok) {
       request.log.warn({ recordingId: request.params.id, reason: check.reason }, 'recording link refused')
-      return reply.code(403).send(problem(403, 'Forbidden', `link refused: ${check.reason}`))
+      return reply.code(check.status).send(problem(check.status, STATUS_ERROR[check.status], check.message))
     }
     const row = await findRecording(app.database.db, request.params.id)
     // The token is genuine, so the recording existed: missing now means erased.
@@ -51,10 +78,10 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const slice = range ?? { start: 0, end: size - 1 }
     await app.database.db.transaction((tx) => appendAudit(tx, {
       tenantId: row.tenantId,
-      actor: check.grant.issuedBy,
+      actor: check.issuedBy,
       action: 'recording.fetch',
       subject: `recording:${row.id}`,
-      details: { via: 'signed-link', range: range === null ? 'all' : `${slice.start}-${slice.end}`, ip: request.ip },
+      details: { via: 'signed-link', link: check.linkId, range: range === null ? 'all' : `${slice.start}-${slice.end}`, ip: request.ip },
       at: now
     }))
     const body = await playback(app.objectStore, (await app.tenantKeys.forTenant(row.tenantId)).keyring, { ...row, plainBytes: row.plainBytes }, slice)

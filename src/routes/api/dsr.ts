@@ -64,7 +64,7 @@ const dsrRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let keepHash = false
       switch (type) {
         case 'access': {
-          const out = accessExport(deps, number, data, principal.actor)
+          const out = await accessExport(deps, tx, number, data, principal.actor)
           exported = out
           result = { calls: data.calls.length, events: data.events.length, consents: data.consents.length, recordings: data.recordings.length, suppressed: data.suppressions.length > 0 }
           break

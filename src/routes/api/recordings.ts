@@ -5,7 +5,9 @@ import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
 import { findRecordingScoped, updateRecording } from '../../db/recordings.js'
 import { Conflict, errorReplies, NotFound } from '../../errors.js'
-import { DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS, signLink } from '../../recording/link-token.js'
+import { revokeLinks } from '../../db/recording-links.js'
+import { DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS } from '../../recording/link-token.js'
+import { issueLink } from '../../recording/links.js'
 import { deleteAllVersions } from '../../storage/delete-object.js'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
@@ -41,9 +43,30 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (row.status !== 'stored') throw new Conflict(`the recording is ${row.status}, not yet stored`)
     const now = app.clock.now()
     const expiresAt = new Date(now.getTime() + (request.body.expiresInSeconds ?? DEFAULT_LINK_SECONDS) * 1000)
-    const token = signLink(app.config.linkSecret, { recordingId: row.id, issuedBy: request.principal.actor, expiresAt, pin: request.body.pin !== undefined }, request.body.pin)
-    await db.transaction((tx) => appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link', subject: `recording:${row.id}`, details: { expiresAt: expiresAt.toISOString(), pin: request.body.pin !== undefined }, at: now }))
+    const token = await db.transaction(async (tx) => {
+      const link = await issueLink(tx, app.config.linkSecret, { recordingId: row.id, issuedBy: request.principal.actor, expiresAt, pin: request.body.pin }, now)
+      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link', subject: `recording:${row.id}`, details: { link: link.id, expiresAt: expiresAt.toISOString(), pin: request.body.pin !== undefined }, at: now })
+      return link.token
+    })
     return { url: `${app.config.publicUrl}/recordings/${row.id}?token=${token}`, expiresAt: expiresAt.toISOString() }
+  })
+
+  app.delete('/recordings/:id/links', {
+    schema: {
+      summary: 'Revoke every link issued so far for a recording (a later fetch answers 410); new links can still be issued',
+      tags: ['recordings'],
+      params: IdParams,
+      response: { 200: Type.Object({ revoked: Type.Integer({ description: 'links revoked by this call' }) }), ...errorReplies }
+    }
+  }, async (request) => {
+    const row = await ownRecording(request, request.params.id)
+    const now = app.clock.now()
+    const revoked = await db.transaction(async (tx) => {
+      const n = await revokeLinks(tx, row.id, now)
+      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link.revoke', subject: `recording:${row.id}`, details: { links: n }, at: now })
+      return n
+    })
+    return { revoked }
   })
 
   const hold = async (request: { principal: Parameters<typeof readScope>[0] }, id: string, on: boolean) => {
