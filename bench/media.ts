@@ -22,13 +22,14 @@ import { Worker } from 'node:worker_threads'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { systemClock } from '../src/clock.js'
 import { decryptStream } from '../src/crypto/envelope.js'
 import { createKeyring } from '../src/crypto/keyring.js'
 import { createTenantKeys } from '../src/crypto/tenant-keys.js'
 import { openDatabase, type Db } from '../src/db/client.js'
 import { recordings } from '../src/db/schema.js'
+import { openObjectStore } from '../src/storage/object-store.js'
 import { twilioSignature } from '../src/twilio/signature.js'
 
 const COUNTS = (process.argv[2] ?? '100,500,1000').split(',').map(Number)
@@ -291,10 +292,9 @@ async function run (n: number): Promise<Result> {
  * server left in DATA_DIR/s3 and decrypts it, so the check covers encryption and upload too.
  */
 async function decryptsIntact (dir: string, db: Db, row: typeof recordings.$inferSelect): Promise<boolean> {
-  const { default: S3rver } = await import('s3rver')
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3') })
-  const { port } = await s3.run()
-  const client = new S3Client({ region: 'us-east-1', forcePathStyle: true, endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } })
+  // The store exactly as the server ran it, with the credentials it generated into DATA_DIR.
+  const store = await openObjectStore({ endpoint: null, bucket: row.bucket, region: 'us-east-1', forcePathStyle: true, sseKmsKeyId: null }, dir)
+  const { client } = store
   try {
     const object = await client.send(new GetObjectCommand({ Bucket: row.bucket, Key: row.key }))
     const installation = await createKeyring({ kms: { keyId: null, endpoint: null, region: 'us-east-1' }, dataDir: dir })
@@ -304,8 +304,7 @@ async function decryptsIntact (dir: string, db: Db, row: typeof recordings.$infe
     await pipeline(object.Body as NodeJS.ReadableStream, decryptStream(keyring, { tenantId: row.tenantId, callSid: row.callSid, recordingId: row.id }), hash)
     return hash.digest('hex') === expectedSha
   } finally {
-    client.destroy()
-    await s3.close()
+    await store.close()
   }
 }
 

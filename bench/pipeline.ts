@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node'
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import S3rver from 's3rver'
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { decryptStream } from '../src/crypto/envelope.js'
 import { TENANT_KEY_NAMESPACE } from '../src/crypto/tenant-keys.js'
 import { LiveRecording } from '../src/recording/live-recording.js'
+import { openObjectStore } from '../src/storage/object-store.js'
 import { uploadFile } from '../src/storage/upload-file.js'
 
 const MINUTES = Number(process.argv[2] ?? 60)
@@ -28,11 +28,10 @@ let peakRss = rssNow()
 const startRss = peakRss
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssNow()) }, 50)
 
-const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3') })
-const { port } = await s3.run()
-const client = new S3Client({ region: 'us-east-1', forcePathStyle: true, endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } })
 const bucket = 'recordings'
-await client.send(new CreateBucketCommand({ Bucket: bucket }))
+// The embedded store exactly as the server starts it (signed requests only, over dir/s3).
+const store = await openObjectStore({ endpoint: null, bucket, region: 'us-east-1', forcePathStyle: true, sseKmsKeyId: null }, dir)
+const { client } = store
 
 // A tenant key as src/crypto/tenant-keys.ts makes one: 256 bits, raw AES-GCM keyring in the tenant namespace.
 const tenantId = '00000000-0000-4000-8000-000000000001'
@@ -93,7 +92,6 @@ console.log(`| multipart upload to s3rver | ${((t2 - t1) / 1000).toFixed(2)} | $
 console.log(`| whole pipeline | ${seconds.toFixed(2)} | ${(mb / seconds).toFixed(1)} | ${(audioSeconds / seconds).toFixed(0)}× |`)
 console.log(`peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(startRss / 2 ** 20).toFixed(0)} MiB at start, s3rver in the same process); stored object decrypts to the expected sha256: ${intact ? 'yes' : 'NO'}`)
 
-client.destroy()
-await s3.close()
+await store.close()
 rmSync(dir, { recursive: true, force: true })
 if (!intact) process.exitCode = 1

@@ -18,7 +18,7 @@ try {
   console.log(report.changes.length > 0 ? report.changes.map((c) => `  ${c}`).join('\n') : '  nothing to change')
   console.log(`lifecycle: ${report.lifecycle}; default encryption: ${report.encryption}`)
   if (report.lifecycle === 'unsupported' || report.encryption === 'unsupported') {
-    console.log('This object store does not implement bucket lifecycle configuration (the embedded s3rver does not);')
+    console.log('This object store does not implement bucket lifecycle configuration (the embedded store, @20minutes/s3rver, does not);')
     console.log('the sweeper still enforces the windows. The lifecycle document it would send:')
     console.log(JSON.stringify(report.document, null, 2))
     process.exitCode = 1

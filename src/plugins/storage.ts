@@ -9,7 +9,9 @@ declare module 'fastify' {
 
 export default fp<{ objectStore?: ObjectStore }>(async (app, opts) => {
   const owned = opts.objectStore === undefined
-  const store = opts.objectStore ?? await openObjectStore(app.config.s3, app.config.dataDir)
+  const store = opts.objectStore ?? await openObjectStore(app.config.s3, app.config.dataDir, (err) => {
+    app.log.warn({ err }, 'embedded object store: request failed')
+  })
   app.log.info({ bucket: store.bucket, endpoint: store.endpoint ?? 'aws' }, 'object store ready')
   app.decorate('objectStore', store)
   if (owned) app.addHook('onClose', async () => { await store.close() })

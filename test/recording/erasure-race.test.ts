@@ -26,7 +26,7 @@ async function spooledRecording (app: Awaited<ReturnType<typeof setup>>['app'], 
   return { row: row!, file: join(app.spoolDir, `${row!.id}.enc`) }
 }
 
-/** The objects stored under a key (s3rver keeps no versions: a deleted object is gone). */
+/** The objects stored under a key (the embedded store keeps no versions: a deleted object is gone). */
 async function objectsUnder (app: Awaited<ReturnType<typeof setup>>['app'], key: string) {
   const page = await app.objectStore.client.send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: key }))
   return (page.Contents ?? []).filter((o) => o.Key === key).map((o) => o.Key)

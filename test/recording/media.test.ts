@@ -5,13 +5,14 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
-import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand, GetObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { asc, eq } from 'drizzle-orm'
-import S3rver from 's3rver'
 import t from 'tap'
 import { decryptStream } from '../../src/crypto/envelope.js'
 import { callEvents, calls, consents, dsrRequests, recordings, streamTokens } from '../../src/db/schema.js'
 import { hashNumber } from '../../src/privacy/number-hash.js'
+import { startEmbeddedS3 } from '../../src/storage/embedded-s3.js'
+import { createS3Client } from '../../src/storage/object-store.js'
 import { twilioSignature } from '../../src/twilio/signature.js'
 import { admin, bearer, signedTwilio, tempDir, TWILIO_TOKEN } from '../helper.js'
 import { admitted, consentingCall, mediaFrame, openStream, payloadFor, settle, setup, startFrame, stopFrame, STREAM_URL } from '../media-helpers.js'
@@ -111,17 +112,15 @@ t.test('streams without a valid token are refused and store nothing', async (t) 
 
 t.test('S3 down during a call: spooled, then uploaded when it is back, bytes identical', async (t) => {
   const dir = tempDir(t)
-  const port = 30_000 + Math.floor(Math.random() * 20_000)
-  const s3opts = { address: '127.0.0.1', port, silent: true, directory: dir }
-  let s3 = new S3rver(s3opts)
-  await s3.run()
-  t.teardown(() => s3.close().catch(() => {}))
-  const endpoint = `http://127.0.0.1:${port}`
-  const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } })
+  let s3 = await startEmbeddedS3({ dataDir: dir, buckets: ['rec-test'] })
+  t.teardown(() => s3.close())
+  const { endpoint, credentials } = s3
+  // Back on the same port and folder later, as a store that restarts would be.
+  const restart = async () => await startEmbeddedS3({ dataDir: dir, port: Number(new URL(endpoint).port), buckets: ['rec-test'] })
+  const client = createS3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials })
   t.teardown(() => client.destroy())
-  await client.send(new CreateBucketCommand({ Bucket: 'rec-test' }))
-  process.env.AWS_ACCESS_KEY_ID = 'S3RVER'
-  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER'
+  process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId
+  process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey
 
   const { app } = await setup(t, { S3_ENDPOINT: endpoint, S3_BUCKET: 'rec-test', S3_FORCE_PATH_STYLE: 'true' })
   const { callSid, token } = await consentingCall(app)
@@ -144,8 +143,7 @@ t.test('S3 down during a call: spooled, then uploaded when it is back, bytes ide
   t.ok(spooledBytes.length > 1500 * 320, 'the encrypted recording is in the spool')
   t.notOk(spooledBytes.includes(payloadFor(0, 10).subarray(0, 32)), 'the spool holds ciphertext only')
 
-  s3 = new S3rver(s3opts)
-  await s3.run()
+  s3 = await restart()
   t.equal(await app.recorder.retrySpooled(), 1, 'the retry uploads it')
   const [stored] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.equal(stored!.status, 'stored')

@@ -3,7 +3,7 @@
 // Everything listens on 127.0.0.1 and is torn down with the test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,12 +29,17 @@ function tempDir (t: Teardown, prefix: string): string {
   return dir
 }
 
-/** s3rver in its own process, with the bucket created. */
-export async function startS3 (t: Teardown, bucket = 'callgate-recordings'): Promise<{ endpoint: string, bucket: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, 'scripts/s3-server.ts', tempDir(t, 'callgate-s3-'), '0', bucket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+export interface S3Endpoint { endpoint: string, bucket: string, accessKeyId: string, secretAccessKey: string }
+
+/** The S3-protocol store (scripts/s3-server.ts) in its own process, with the bucket created. */
+export async function startS3 (t: Teardown, bucket = 'callgate-recordings'): Promise<S3Endpoint> {
+  const dir = tempDir(t, 'callgate-s3-')
+  const child = spawn(process.execPath, [...process.execArgv, 'scripts/s3-server.ts', dir, '0', bucket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => stop(child))
   const line = await firstLine(child, /^listening (http:\/\/127\.0\.0\.1:\d+)$/)
-  return { endpoint: line[1]!, bucket }
+  // It signs nothing but requests made with the credentials it generated there.
+  const { accessKeyId, secretAccessKey } = JSON.parse(readFileSync(join(dir, 's3-credentials.json'), 'utf8')) as { accessKeyId: string, secretAccessKey: string }
+  return { endpoint: line[1]!, bucket, accessKeyId, secretAccessKey }
 }
 
 export interface ServerProcess {
@@ -159,15 +164,15 @@ export async function throwawayPostgres (t: Teardown): Promise<{ url: string, st
 }
 
 /** The environment every process of one installation shares: database, bucket, KMS and keys. */
-export function installationEnv (o: { databaseUrl: string, s3: { endpoint: string, bucket: string }, kmsEndpoint: string, numberHashKey: string }): Record<string, string> {
+export function installationEnv (o: { databaseUrl: string, s3: S3Endpoint, kmsEndpoint: string, numberHashKey: string }): Record<string, string> {
   return {
     DATABASE_URL: o.databaseUrl,
     S3_ENDPOINT: o.s3.endpoint,
     S3_BUCKET: o.s3.bucket,
     S3_FORCE_PATH_STYLE: 'true',
     S3_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ACCESS_KEY_ID: o.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: o.s3.secretAccessKey,
     KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/installation',
     KMS_ENDPOINT: o.kmsEndpoint,
     NUMBER_HASH_KEY: o.numberHashKey,
