@@ -8,6 +8,7 @@ import { apologyTwiml, runStep, type FlowContext, type FlowInput, type StepResul
 import { emptyTwiml, forwardOrApologise, hangupTwiml } from '../twilio/twiml.js'
 import { persistLateStep, persistStep } from './persist-step.js'
 import { repeatOf } from './replay.js'
+import { replayTwiml, type StreamTokenKey } from './stream-token.js'
 import { contextFor, EXISTS, GENERAL, isInbound, localOf, newCall, remoteOf, type StepJob, type StepLog, type StepOutcome } from './step-batch.js'
 
 export interface CallStepDeps {
@@ -16,6 +17,8 @@ export interface CallStepDeps {
   log: StepLog
   publicUrl: string
   numberHashKey: string
+  /** Derives the stream tokens a step issues (see stream-token.ts). */
+  streamTokenKey: StreamTokenKey
   /** Told the switchboard of every number looked up, for the database-free fallback. */
   rememberSwitchboard (number: string, switchboard: string | null): void
   /** The usual path: the step joins the next batch (step-batch.ts, batcher.ts). */
@@ -121,7 +124,7 @@ async function runLocked (deps: CallStepDeps, callSid: string, input: FlowInput,
     if (repeat !== 'new') deps.log.info({ step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
     const now = deps.clock.now()
     if (call.endedAt !== null) return repeat === 'new' ? await lateStep(deps, tx, call, input, now) : hangupTwiml()
-    if (repeat === 'last') return call.lastTwiml!
+    if (repeat === 'last') return replayTwiml(deps.streamTokenKey, call)
     if (repeat === 'older') return emptyTwiml()
     const ctx = contextFor(deps, call, now)
     const result = runStep(call.definition, call.state, input, ctx)

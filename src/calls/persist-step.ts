@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import { appendEvents, insertConsent, insertStreamToken, saveCallState, type EventRow, type LockedCall, type StepWrite } from '../db/calls.js'
 import { addSuppression } from '../db/suppressions.js'
 import type { Executor } from '../db/executor.js'
 import type { FlowInput, StepResult } from '../flows/index.js'
 import { nextStep } from './replay.js'
+import { tokenHash, twimlAtRest } from './stream-token.js'
 
 export class OptOutNotStorable extends Error {}
 
@@ -46,7 +46,7 @@ export async function persistStep (tx: Executor, call: LockedCall, result: StepR
         await suppressCaller(tx, call, at)
         break
       case 'startRecording':
-        await insertStreamToken(tx, { tokenHash: createHash('sha256').update(effect.token).digest('hex'), tenantId: call.tenantId, callSid: call.callSid, at })
+        await insertStreamToken(tx, { tokenHash: tokenHash(effect.token), tenantId: call.tenantId, callSid: call.callSid, at })
         break
       case 'stopRecording':
       case 'dial':
@@ -59,7 +59,7 @@ export async function persistStep (tx: Executor, call: LockedCall, result: StepR
     }
   }
   const seq = await appendEvents(tx, call, events, at)
-  await saveCallState(tx, call.id, result.nextState, seq, result.nextState.ended ? 'ended' : 'in-progress', { step: nextStep(call), twiml: result.twiml })
+  await saveCallState(tx, call.id, result.nextState, seq, result.nextState.ended ? 'ended' : 'in-progress', { step: nextStep(call), twiml: twimlAtRest(result) })
 }
 
 /**
@@ -106,7 +106,7 @@ export function stepWrite (call: LockedCall, result: StepResult): StepWrite | nu
     state: result.nextState,
     status: result.nextState.ended ? 'ended' : 'in-progress',
     step: nextStep(call),
-    twiml: result.twiml
+    twiml: twimlAtRest(result)
   }
   for (const effect of result.effects) {
     switch (effect.type) {
@@ -117,7 +117,7 @@ export function stepWrite (call: LockedCall, result: StepResult): StepWrite | nu
         write.consents.push({ node: effect.node, prompt: effect.prompt, digits: effect.digits, decision: effect.decision, granted: effect.granted })
         break
       case 'startRecording':
-        write.streamTokenHashes.push(createHash('sha256').update(effect.token).digest('hex'))
+        write.streamTokenHashes.push(tokenHash(effect.token))
         break
       case 'suppress':
         return null

@@ -13,8 +13,8 @@ import type { FlowInput } from '../flows/index.js'
  *   hand): the flow runs, as it always did; the engine still refuses a node the call is not
  *   waiting at.
  * - `last`: a repeat of the call's last step, whose TwiML is stored: answered with it again,
- *   byte for byte (the same stream token, the same action URLs), since this may be the answer
- *   Twilio never received.
+ *   byte for byte (the same stream token, derived again: see stream-token.ts; the same action
+ *   URLs), since this may be the answer Twilio never received.
  * - `older`: a repeat of an earlier step. Twilio acts only on the answer to its last attempt,
  *   and the call can only have moved on through an answer Twilio got, so nobody acts on this
  *   one: it is answered with what can neither dial nor stream nor speak twice (an empty

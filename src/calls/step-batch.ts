@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { RawQuery, RawSql } from '../db/client.js'
 import { insertStartedCallsRaw, readCallsRaw, writeStepsRaw, type LockedCall, type NewCall, type StepCall, type StepWrite } from '../db/calls.js'
@@ -10,6 +9,7 @@ import { emptyTwiml, hangupTwiml } from '../twilio/twiml.js'
 import { flowUrl, streamUrl } from '../twilio/urls.js'
 import { stepWrite } from './persist-step.js'
 import { nextStep, repeatOf } from './replay.js'
+import { replayTwiml, streamTokenFor, type StreamTokenKey } from './stream-token.js'
 
 /** Object first, message second, as pino takes them. */
 export interface StepLog { info (obj: object, msg: string): void, warn (obj: object, msg: string): void, error (obj: object, msg: string): void }
@@ -21,6 +21,8 @@ export interface StepBatchDeps {
   clock: Clock
   publicUrl: string
   numberHashKey: string
+  /** Derives the stream tokens a step issues (see stream-token.ts). */
+  streamTokenKey: StreamTokenKey
   /** Told the switchboard of every number looked up, for the database-free fallback. */
   rememberSwitchboard (number: string, switchboard: string | null): void
 }
@@ -113,7 +115,7 @@ function planStep (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'step' }>,
   if (call.endedAt !== null && repeat === 'new') return GENERAL
   if (repeat !== 'new') job.log.info({ step: job.step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
   if (call.endedAt !== null) return hangupTwiml()
-  if (repeat === 'last') return call.lastTwiml!
+  if (repeat === 'last') return replayTwiml(deps.streamTokenKey, call)
   if (repeat === 'older') return emptyTwiml()
   const result = runStep(call.definition, call.state, job.input, contextFor(deps, call, now))
   const changes = stepWrite(call, result)
@@ -166,16 +168,17 @@ export function newCall (deps: Pick<StepBatchDeps, 'numberHashKey'>, callSid: st
   }
 }
 
-export function contextFor (deps: Pick<StepBatchDeps, 'publicUrl'>, call: LockedCall, now: Date): FlowContext {
+export function contextFor (deps: Pick<StepBatchDeps, 'publicUrl' | 'streamTokenKey'>, call: LockedCall, now: Date): FlowContext {
   let token: string | undefined
   return {
     now,
     campaign: call.campaign!,
     flowUrl: (node) => flowUrl(deps.publicUrl, node, nextStep(call)),
     streamUrl: streamUrl(deps.publicUrl),
-    // Drawn when a step starts a stream, not for every step (it was 4 % of a webhook's CPU).
+    // Derived when a step starts a stream, not for every step (drawing one was 4 % of a
+    // webhook's CPU); the same for a retry of the step, which derives it again (stream-token.ts).
     get streamToken () {
-      token ??= randomBytes(24).toString('base64url')
+      token ??= streamTokenFor(deps.streamTokenKey, call.callSid, nextStep(call))
       return token
     }
   }

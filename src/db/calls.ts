@@ -68,7 +68,10 @@ export async function appendEvents (tx: Executor, call: Pick<LockedCall, 'id' | 
   return seq
 }
 
-/** `reply`: the webhook step just applied and its TwiML, kept to answer Twilio's retries of it. */
+/**
+ * `reply`: the webhook step just applied and its TwiML, kept to answer Twilio's retries of it
+ * (with a placeholder for any stream token: calls/stream-token.ts).
+ */
 export async function saveCallState (tx: Executor, callId: string, state: CallState, stepSeq: number, status: string | null, reply: { step: number, twiml: string } | null = null): Promise<void> {
   await tx.update(calls).set({
     state,
@@ -98,8 +101,7 @@ export async function appendCallEvent (tx: Executor, callSid: string, event: Eve
 
 /**
  * Records the final status once; Twilio's retries of the same callback change nothing. The last
- * answer kept for a retry goes: steps of an ended call are answered <Hangup/>, and it may hold
- * a stream token in clear.
+ * answer kept for a retry goes: steps of an ended call are answered <Hangup/>.
  */
 export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date) {
   const rows = await tx.update(calls)
@@ -249,6 +251,7 @@ export interface StepWrite {
   state: CallState
   status: string | null
   step: number
+  /** The answer as stored for a retry: stream tokens replaced by a placeholder (calls/stream-token.ts). */
   twiml: string
 }
 

@@ -4,6 +4,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, type Readable, type Writable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
+import { NoSuchKey } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
 import { pack as tarPack, type Header, type Pack } from 'tar-stream'
 import type { Clock } from '../clock.js'
@@ -29,6 +30,8 @@ export interface ExportSummary {
   counts: Record<string, number>
   bytes: number
   sha256: string
+  /** Recordings whose object the bucket did not have: listed in the manifest, not exported. */
+  objectsMissing: string[]
 }
 
 interface RecordingMeta {
@@ -54,7 +57,8 @@ its canonical JSON).
 
 recordings/<id>.wav: every stored recording, decrypted: G.711 mu-law, 8 kHz, two channels
 (caller left). manifest.json lists them with their SHA-256, and the recordings that were not
-exported with the reason (deleted under retention or on request, or never completed).
+exported with the reason (deleted under retention or on request, never completed, or its object
+missing from the bucket).
 
 Suppression entries are keyed hashes (HMAC-SHA-256 under this installation's number-hash key):
 they prove an objection was recorded and when, but cannot be matched outside this installation.
@@ -103,6 +107,7 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
 
     const exported: Array<{ id: string, callSid: string, file: string, bytes: number, sha256: string }> = []
     const notExported: Array<{ id: string, callSid: string, reason: string }> = []
+    const missing: string[] = []
     const playable = recordings.filter((r) => r.status === 'stored' && r.deletedAt === null && r.plainBytes !== null)
     const keyring = playable.length > 0 ? (await deps.tenantKeys.forTenant(tenantId)).keyring : null
     for (const r of recordings) {
@@ -111,7 +116,19 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
         continue
       }
       const size = WAV_HEADER_BYTES + r.plainBytes!
-      const wav = await playback(deps.store, keyring!, { id: r.id, tenantId, callSid: r.callSid, bucket: r.bucket, key: r.key, plainBytes: r.plainBytes!, channels: r.channels }, { start: 0, end: size - 1 })
+      let wav: Readable
+      try {
+        wav = await playback(deps.store, keyring!, { id: r.id, tenantId, callSid: r.callSid, bucket: r.bucket, key: r.key, plainBytes: r.plainBytes!, channels: r.channels }, { start: 0, end: size - 1 })
+      } catch (err) {
+        // The bucket says the object is not there (deleted outside callgate, a lost version):
+        // the rest of the tenant's data is still handed over, and the manifest says what is
+        // missing. Any other failure (S3 unreachable, access denied) may be passing: the export
+        // fails, and so nothing is erased.
+        if (!isMissingObject(err)) throw err
+        notExported.push({ id: r.id, callSid: r.callSid, reason: 'object missing' })
+        missing.push(r.id)
+        continue
+      }
       const digest = createHash('sha256')
       wav.on('data', (chunk: Buffer) => digest.update(chunk))
       const file = `recordings/${r.id}.wav`
@@ -122,7 +139,7 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
     await addBuffer(archive, { name: 'manifest.json', mtime }, json({ tenantId, exportedAt: now.toISOString(), counts, recordings: exported, recordingsNotExported: notExported }))
     archive.finalize()
     await written
-    return { counts, bytes, sha256: hash.digest('hex') }
+    return { counts, bytes, sha256: hash.digest('hex'), objectsMissing: missing }
   } catch (err) {
     archive.destroy(err as Error)
     await written.catch(() => {})
@@ -130,6 +147,15 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
   } finally {
     await rm(work, { recursive: true, force: true })
   }
+}
+
+/**
+ * S3's answer for a key the bucket does not hold (or whose latest version is a delete marker).
+ * Not any 404: NoSuchBucket (a misconfigured bucket) must fail the export, or offboarding would
+ * go on to erase what it never handed over.
+ */
+function isMissingObject (err: unknown): boolean {
+  return err instanceof NoSuchKey || (err as { name?: unknown } | null)?.name === 'NoSuchKey'
 }
 
 function json (value: unknown): Buffer {

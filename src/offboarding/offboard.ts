@@ -77,6 +77,9 @@ export async function offboardTenant (deps: OffboardDeps, tenantId: string, acto
     throw err
   }
   deps.log.info({ tenantId, file, bytes: summary.bytes, sha256: summary.sha256 }, 'tenant export written')
+  if (summary.objectsMissing.length > 0) {
+    deps.log.warn({ tenantId, recordings: summary.objectsMissing }, 'recordings whose object the bucket did not have: listed in the export manifest as not exported')
+  }
 
   await deps.db.transaction(async (tx) => {
     if (await lockTenant(tx, tenantId) === null) throw new NotFound('tenant')

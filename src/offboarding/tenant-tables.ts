@@ -29,7 +29,9 @@ export const TENANT_TABLES: TenantTable[] = [
   { file: null, table: streamTokens, tenantId: streamTokens.tenantId, key: streamTokens.tokenHash },
   { file: 'consents.jsonl', table: consents, tenantId: consents.tenantId, key: consents.id },
   { file: 'call-events.jsonl', table: callEvents, tenantId: callEvents.tenantId, key: callEvents.id },
-  { file: 'calls.jsonl', table: calls, tenantId: calls.tenantId, key: calls.id },
+  // last_twiml is the answer kept for Twilio's retry of a step: machinery, not the tenant's data,
+  // and rows stored before stream tokens were derived (calls/stream-token.ts) hold one in clear.
+  { file: 'calls.jsonl', table: calls, tenantId: calls.tenantId, key: calls.id, omit: ['lastTwiml'] },
   { file: 'call-attempts.jsonl', table: callAttempts, tenantId: callAttempts.tenantId, key: callAttempts.id },
   { file: 'suppressions.jsonl', table: suppressions, tenantId: suppressions.tenantId, key: suppressions.id },
   { file: 'dsr-requests.jsonl', table: dsrRequests, tenantId: dsrRequests.tenantId, key: dsrRequests.id },

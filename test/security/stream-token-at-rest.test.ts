@@ -1,0 +1,126 @@
+// Issue 17 finding 6: a live stream token is never stored in clear (calls.last_twiml held it, and
+// so the tenant export and the WAL did), yet Twilio's retry of the consent step still gets an
+// answer whose token admits the stream, once.
+import { eq, sql } from 'drizzle-orm'
+import t, { type Test } from 'tap'
+import type { App } from '../../src/app.js'
+import { continueCall } from '../../src/calls/call-steps.js'
+import { GENERAL } from '../../src/calls/step-batch.js'
+import type { RawQuery } from '../../src/db/client.js'
+import { recordings } from '../../src/db/schema.js'
+import { admin, signedTwilio } from '../helper.js'
+import { mediaFrame, NUMBER, newSid, openStream, payloadFor, settle, setup, startFrame, stopFrame } from '../media-helpers.js'
+
+const TOKEN = /<Parameter name="token" value="([^"]+)"\/>/
+
+/** The tables, and how many of their rows hold `needle` anywhere (any column, jsonb included). */
+async function rowsHolding (app: App, needle: string): Promise<Record<string, number>> {
+  const { db } = app.database
+  const tables = await db.execute(sql`select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`)
+  const found: Record<string, number> = {}
+  for (const { name } of rowsOf<{ name: string }>(tables)) {
+    const [row] = rowsOf<{ n: number }>(await db.execute(sql`select count(*)::int as n from ${sql.identifier(name)} r where strpos(r::text, ${needle}) > 0`))
+    if (row!.n > 0) found[name] = row!.n
+  }
+  return found
+}
+// PGlite's drizzle driver answers { rows }, postgres.js an array.
+const rowsOf = <T>(result: unknown): T[] => Array.isArray(result) ? result as T[] : (result as { rows: T[] }).rows
+
+/** A call up to its consent question; returns the signed webhook poster. */
+async function startCall (app: App) {
+  const base = { CallSid: newSid(), From: '+447700900123', To: NUMBER, Direction: 'inbound' }
+  const post = async (path: string, params: Record<string, string> = {}) => {
+    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
+    if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${res.body}`)
+    return res.body
+  }
+  const start = await post('/twilio/voice')
+  if (!start.includes('node=consent&amp;step=1')) throw new Error('unexpected start ' + start)
+  return { callSid: base.CallSid, post }
+}
+
+/** Opens a media stream with `token`: the close code if refused, 0 once admitted (then stopped). */
+async function stream (app: App, callSid: string, token: string): Promise<number> {
+  const recordingsOf = async () => (await app.database.db.select({ id: recordings.id }).from(recordings).where(eq(recordings.callSid, callSid))).length
+  const before = await recordingsOf()
+  const { ws, closed } = await openStream(app)
+  ws.send(startFrame(callSid, token))
+  ws.send(mediaFrame('inbound', 0, payloadFor(0, 0)))
+  let done = false
+  const opened = (async () => {
+    while (!done) {
+      if (await recordingsOf() > before) return 0
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    return -1
+  })()
+  const code = await Promise.race([closed, opened])
+  done = true
+  if (code === 0) {
+    ws.send(stopFrame(callSid))
+    await settle(app)
+  }
+  ws.terminate()
+  return code
+}
+
+/** What every path must guarantee for the consent step's answer `first` and its retry `again`. */
+async function checkAtRest (t: Test, app: App, tenantId: string, callSid: string, first: string, again: string) {
+  const token = TOKEN.exec(first)?.[1]
+  t.ok(token, 'consent granted: the answer starts a stream with a token')
+  if (token === undefined) return
+  t.same(await rowsHolding(app, token), {}, 'no column of any row holds the token in clear')
+  t.equal(again, first, 'Twilio\'s retry gets the same answer, byte for byte (the same token)')
+  const archive = await app.inject({ method: 'GET', url: `/api/tenants/${tenantId}/export`, headers: admin })
+  t.equal(archive.statusCode, 200)
+  t.equal(archive.rawPayload.indexOf(token), -1, 'the tenant export does not hold the token')
+  t.equal(await stream(app, callSid, token), 0, 'the token of the retried answer admits the stream')
+  t.equal(await stream(app, callSid, token), 1008, 'once only')
+}
+
+t.test('the batch path: a consent step and its retry', async (t) => {
+  const { app, tenantId } = await setup(t)
+  const call = await startCall(app)
+  const first = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  const again = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  await checkAtRest(t, app, tenantId, call.callSid, first, again)
+})
+
+t.test('the general path: the batch\'s write fails, the locked path stores the step', async (t) => {
+  const { app, tenantId } = await setup(t)
+  const call = await startCall(app)
+  // Every write of the hot path fails, so the step is stored by call-steps.ts' runLocked.
+  let refused = 0
+  const raw = app.database.raw
+  const session = raw.session.bind(raw)
+  raw.session = async (fn) => await session(async (query) => await fn((async <T>(text: string, params: unknown[]) => {
+    if (text.includes('update calls c set state')) { refused++; throw new Error('write refused by the test') }
+    return await query<T>(text, params)
+  }) as RawQuery))
+  const first = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  t.ok(refused > 0, 'the batch write was tried and failed')
+  const again = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  await checkAtRest(t, app, tenantId, call.callSid, first, again)
+})
+
+t.test('the general path answers a retry from the stored answer too', async (t) => {
+  const { app, tenantId, clock } = await setup(t)
+  const call = await startCall(app)
+  const first = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  // The batch hands the retry to the general path (as it does any step it cannot take).
+  // Imported here so that the other tests of this file run on code without stream-token.ts.
+  const { streamTokenKey } = await import('../../src/calls/stream-token.js')
+  const log = { info: () => {}, warn: () => {}, error: () => {} }
+  const again = await continueCall({
+    db: app.database.db,
+    clock,
+    log,
+    publicUrl: app.config.publicUrl,
+    numberHashKey: app.config.numberHashKey,
+    streamTokenKey: streamTokenKey(app.config.linkSecret),
+    rememberSwitchboard: () => {},
+    steps: async () => GENERAL
+  }, { callSid: call.callSid, node: 'consent', step: 1, digits: '1' })
+  await checkAtRest(t, app, tenantId, call.callSid, first, again)
+})
