@@ -4,7 +4,9 @@ import t from 'tap'
 import { recordAttempt } from '../src/db/suppressions.js'
 import { hashNumber, NumberHasher } from '../src/privacy/number-hash.js'
 import { normalizeNumber } from '../src/privacy/phone.js'
-import { lineChunks, screenCsvLines } from '../src/suppression/screen-csv.js'
+import { csvCell } from '../src/csv/cell.js'
+import { csvLineChunks } from '../src/csv/lines.js'
+import { screenCsvLines } from '../src/suppression/screen-csv.js'
 import { ScreenWorkers } from '../src/suppression/screen-workers.js'
 import { concat, flagsOf, keyList, merge } from '../src/suppression/screening-set.js'
 import { CAPPED, REGISTRY, RESTRICTED, SUPPRESSED } from '../src/suppression/verdict.js'
@@ -54,7 +56,7 @@ t.test('a CSV body re-cut into whole lines, never inside a character', async (t)
     const pieces: Buffer[] = []
     for (let at = 0; at < bytes.length; at += piece) pieces.push(bytes.subarray(at, at + piece))
     const chunks: string[] = []
-    for await (const chunk of lineChunks(Readable.from(pieces), 4096)) chunks.push(chunk)
+    for await (const chunk of csvLineChunks(Readable.from(pieces), { chunkBytes: 4096, maxBytes: bytes.length })) chunks.push(chunk)
     t.equal(chunks.join(''), text, `arriving in pieces of ${piece} bytes: nothing lost, nothing garbled`)
     t.ok(chunks.slice(0, -1).every((chunk) => chunk.endsWith('\n')), 'each chunk but the last ends a line')
     t.ok(chunks.slice(0, -1).every((chunk) => Buffer.byteLength(chunk) >= 4096 && Buffer.byteLength(chunk) < 4096 + 64 + piece), 'about the size asked for')
@@ -117,7 +119,7 @@ t.test('a bulk CSV screening answers as the per-number check does, list by list'
   const expected: string[] = []
   for (let at = 0; at < inputs.length; at += 5000) {
     const res = await app.inject({ method: 'POST', url: '/api/screen', headers: a.ops, payload: { campaignId: campaign.id, numbers: inputs.slice(at, at + 5000) } })
-    for (const r of res.json().results as Array<{ input: string, number: string | null, callable: boolean, reason?: string }>) expected.push(`${r.input},${r.number ?? ''},${r.callable ? 'callable' : r.reason}`)
+    for (const r of res.json().results as Array<{ input: string, number: string | null, callable: boolean, reason?: string }>) expected.push(`${csvCell(r.input)},${r.number ?? ''},${r.callable ? 'callable' : r.reason}`)
   }
   t.equal(rows.length, inputs.length, 'a row for every line, in order')
   const mismatches = rows.filter((row, i) => row !== expected[i])

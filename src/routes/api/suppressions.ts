@@ -5,12 +5,14 @@ import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { addSuppression, removeSuppressions, suppressionsOf, tidyAfterImport, type SuppressionSource } from '../../db/suppressions.js'
+import { tenantExists } from '../../db/users.js'
 import { BadRequest, errorReplies, Forbidden, NotFound } from '../../errors.js'
 import { normalizeNumber } from '../../privacy/phone.js'
 import { hashNumber } from '../../privacy/number-hash.js'
-import { importSuppressions } from '../../suppression/import.js'
+import { ImportStopped, importSuppressions } from '../../suppression/import.js'
 import { capWindow, screenNumbers } from '../../suppression/screen.js'
-import { CSV_HEADER, lineChunks } from '../../suppression/screen-csv.js'
+import { CSV_HEADER } from '../../suppression/screen-csv.js'
+import { csvLineChunks, CsvTooLarge, tooLargeMessage } from '../../csv/lines.js'
 import { ScreenWorkers } from '../../suppression/screen-workers.js'
 import { loadScreeningSet } from '../../suppression/load-screening-set.js'
 
@@ -31,9 +33,14 @@ const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Typ
 /** The suppression list: opt-outs from every channel, and national do-not-call registers. */
 const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
-  const { numberHashKey } = app.config
-  // CSV bodies are handed over as a stream: an import of millions of lines is read line by line.
-  app.addContentTypeParser('text/csv', (_request, payload, done) => { done(null, payload) })
+  const { numberHashKey, csvMaxBytes } = app.config
+  // CSV bodies are handed over as a stream: an import of millions of lines is read a chunk at a
+  // time. Fastify's bodyLimit applies only to bodies it reads itself, so csvLineChunks counts the
+  // bytes (and bounds each line); a body declared too large is refused before any is read.
+  app.addContentTypeParser('text/csv', (request, payload, done) => {
+    if (Number(request.headers['content-length'] ?? 0) > csvMaxBytes) done(new CsvTooLarge(tooLargeMessage(csvMaxBytes)))
+    else done(null, payload)
+  })
   const workers = new ScreenWorkers(numberHashKey)
   app.addHook('onClose', async () => { await workers.close() })
 
@@ -50,8 +57,16 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/suppressions', {
     schema: { summary: 'Is this number suppressed, since when, from which sources', tags: ['suppression'], querystring: Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Country), tenantId: Type.Optional(TenantId) }), response: { 200: Status, ...errorReplies } }
   }, async (request) => {
-    requireRole(request.principal, 'ops', 'agent', 'controller')
-    return await status(writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId'), e164(request.query.number, 'querystring/number', request.query.country))
+    const { principal } = request
+    requireRole(principal, 'ops', 'agent', 'controller')
+    const tenantId = writeTenant(principal, request.query.tenantId, 'querystring/tenantId')
+    const number = e164(request.query.number, 'querystring/number', request.query.country)
+    if (principal.role === 'admin' && !await tenantExists(db, tenantId)) throw new NotFound('querystring/tenantId')
+    const found = await status(tenantId, number)
+    // A check of a number is a lookup of a person, audited like a call search (whoever made it,
+    // the admin too) in the log of the tenant whose list it read, without the number.
+    await db.transaction((tx) => appendAudit(tx, { tenantId, actor: principal.actor, action: 'suppression.check', subject: null, details: { suppressed: found.suppressed }, at: app.clock.now() }))
+    return found
   })
 
   app.post('/suppressions', {
@@ -97,16 +112,27 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Import a list (text/csv, one number per line or first column), streamed',
       tags: ['suppression'],
       querystring: Type.Object({ source: Type.Union([Type.Literal('import'), Type.Literal('registry')], { default: 'import' }), country: Type.Optional(Country), tenantId: Type.Optional(TenantId) }),
-      response: { 200: Type.Object({ lines: Type.Integer(), added: Type.Integer(), alreadyPresent: Type.Integer(), invalid: Type.Integer(), invalidLines: Type.Array(Type.Integer()) }), ...errorReplies, 415: Type.Ref('ErrorReply') }
+      response: { 200: Type.Object({ lines: Type.Integer(), added: Type.Integer(), alreadyPresent: Type.Integer(), invalid: Type.Integer(), invalidLines: Type.Array(Type.Integer()) }), ...errorReplies, 413: Type.Ref('ErrorReply'), 415: Type.Ref('ErrorReply') }
     }
   }, async (request, reply) => {
     requireRole(request.principal, 'ops', 'controller')
     if (!(request.headers['content-type'] ?? '').startsWith('text/csv')) return reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'send the list as text/csv' })
     const tenantId = writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId')
     const at = app.clock.now()
-    const result = await importSuppressions(db, numberHashKey, request.body as Readable, { tenantId, source: request.query.source ?? 'import', country: request.query.country ?? null, createdBy: request.principal.userId, at })
+    const source = request.query.source ?? 'import'
+    const audit = async (result: { added: number, alreadyPresent: number, invalid: number }, stopped?: string) => {
+      await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source, added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid, ...(stopped !== undefined ? { stopped } : {}) }, at }))
+    }
+    let result
+    try {
+      result = await importSuppressions(db, numberHashKey, request.body as Readable, { tenantId, source, country: request.query.country ?? null, createdBy: request.principal.userId, at, maxBytes: csvMaxBytes })
+    } catch (error) {
+      // What a stopped import stored is on the list all the same: it is on the record too.
+      if (error instanceof ImportStopped && error.result.added > 0) await audit(error.result, error.code)
+      throw error
+    }
     if (result.added >= TIDY_AFTER) await tidyAfterImport(db)
-    await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source: request.query.source ?? 'import', added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid }, at }))
+    await audit(result)
     return result
   })
 
@@ -121,7 +147,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'text/csv': { schema: {} }
         }
       },
-      response: { 200: Type.Object({ results: Type.Array(ScreenResult) }), ...errorReplies }
+      response: { 200: Type.Object({ results: Type.Array(ScreenResult) }), ...errorReplies, 413: Type.Ref('ErrorReply') }
     }
   }, async (request, reply) => {
     requireRole(request.principal, 'ops', 'agent')
@@ -136,6 +162,12 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // lists are read once into memory (a snapshot as of now) and the chunks are screened against
     // it by worker threads; the database is not asked about each number.
     workers.warm()
+    const chunks = csvLineChunks(request.body as Readable, { chunkBytes: SCREEN_CHUNK_BYTES, maxBytes: csvMaxBytes })
+    // The first chunk is read before the answer starts, so a list that breaks a limit early (one
+    // enormous line, say) is refused with a 400 or 413 that says why. A limit broken after the
+    // 200 has gone out ends the answer abruptly instead (the connection is reset before the last
+    // chunk, and the log says why): no client can take a partial answer for a whole one.
+    const first = await chunks.next()
     const set = await loadScreeningSet(db, campaign.tenantId, capWindow(campaign, now))
     const country = campaign.defaultCountry
     async function * rows () {
@@ -143,10 +175,14 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Answers go out in input order; at most two chunks a thread are outstanding, so memory is
       // bounded whatever the length of the list.
       const answering: Array<Promise<string>> = []
-      for await (const text of lineChunks(request.body as Readable, SCREEN_CHUNK_BYTES)) {
+      const screen = (text: string) => {
         const next = workers.screen(text, set, country)
         next.catch(() => {}) // awaited below; not unhandled meanwhile
         answering.push(next)
+      }
+      if (first.done !== true) screen(first.value)
+      for await (const text of chunks) {
+        screen(text)
         if (answering.length >= 2 * workers.size) yield await answering.shift()!
       }
       while (answering.length > 0) yield await answering.shift()!
