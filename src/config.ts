@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { claimDataDir } from './data-dir-access.js'
 
 /** The environment, as documented in README's configuration table. Every variable is optional. */
 export const EnvSchema = Type.Object({
@@ -26,6 +27,8 @@ export const EnvSchema = Type.Object({
   NUMBER_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
   LINK_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   SWEEP_INTERVAL_SECONDS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+  REQUEST_TIMEOUT_SECONDS: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}$' })),
+  CSV_MAX_BYTES: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,11}$' })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))))
 })
 export type Env = Static<typeof EnvSchema>
@@ -60,6 +63,13 @@ export interface Config {
   logLevel: string
   /** How often the retention sweeper runs; 0 turns it off. */
   sweepIntervalSeconds: number
+  /**
+   * How long a client has to send a whole request, headers and body (Node's requestTimeout):
+   * a body dribbled byte by byte is cut off with 408. The response is not counted.
+   */
+  requestTimeoutMs: number
+  /** The largest text/csv body a list import or a screening takes (413 above it). */
+  csvMaxBytes: number
   /** Names of the secrets generated into DATA_DIR by this load (to be shown once). */
   generated: Array<'twilioAuthToken' | 'adminToken'>
 }
@@ -104,6 +114,12 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     kms: { keyId: env.KMS_KEY_ID ?? null, endpoint: env.KMS_ENDPOINT ?? null },
     logLevel: env.LOG_LEVEL ?? 'info',
     sweepIntervalSeconds: Number(env.SWEEP_INTERVAL_SECONDS ?? 3600),
+    // Node's own default (Fastify turns it off). A streamed import reads its body only as fast
+    // as it writes rows (a million numbers: 40 s on PGlite on a 2-core machine): larger registers
+    // need a larger value.
+    requestTimeoutMs: Number(env.REQUEST_TIMEOUT_SECONDS ?? 300) * 1000,
+    // 512 MiB: a national register of ~35 million numbers; streamed, so memory does not grow with it.
+    csvMaxBytes: Number(env.CSV_MAX_BYTES ?? 512 * 1024 * 1024),
     generated
   }
 }
@@ -129,7 +145,8 @@ const SECRET_NAMES = ['twilioAuthToken', 'adminToken', 'numberHashKey', 'linkSec
  * replaced atomically, so a crash never leaves it half-written.
  */
 function loadSecrets (dataDir: string): { secrets: Secrets, generated: Config['generated'] } {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  // Before the secrets are read: they must not come from, or go to, a folder another user owns.
+  claimDataDir(dataDir)
   const file = join(dataDir, 'secrets.json')
   let stored: Partial<Secrets> = {}
   try {

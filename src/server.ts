@@ -1,12 +1,21 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { DataDirRefused } from './data-dir-access.js'
 import { InconsistentInstallation } from './plugins/consistency.js'
 import { SpoolInUse } from './recording/spool-lock.js'
+
+// Everything this process writes (secrets, keyring, spool, exports, the embedded S3 store's
+// objects) is for this user alone, from birth: start-up tightening only fixes what was there before.
+process.umask(0o077)
 
 let config
 try {
   config = loadConfig(process.env)
 } catch (err) {
+  if (err instanceof DataDirRefused) {
+    console.error(`callgate: ${err.message}`)
+    process.exit(1)
+  }
   if (!(err instanceof ConfigError)) throw err
   console.error(`callgate: invalid configuration: ${err.message}`)
   process.exit(2)
@@ -14,14 +23,15 @@ try {
 
 const app = await buildApp(config).catch((err: unknown) => {
   // Refusals that say what to fix: printed plainly, not as a stack trace.
-  if (!(err instanceof SpoolInUse) && !(err instanceof InconsistentInstallation)) throw err
+  if (!(err instanceof SpoolInUse) && !(err instanceof InconsistentInstallation) && !(err instanceof DataDirRefused)) throw err
   console.error(`callgate: ${err.message}`)
   process.exit(1)
 })
 
-// Printed to the terminal, not the log: secrets have no place in log storage.
-if (config.generated.includes('adminToken')) console.log(`ADMIN_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.adminToken}`)
-if (config.generated.includes('twilioAuthToken')) console.log(`TWILIO_AUTH_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.twilioAuthToken}`)
+// Printed to stderr, apart from the JSON log on stdout: secrets have no place in log storage, and
+// a log shipper reading stdout never sees them.
+if (config.generated.includes('adminToken')) console.error(`ADMIN_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.adminToken}`)
+if (config.generated.includes('twilioAuthToken')) console.error(`TWILIO_AUTH_TOKEN (generated, stored in ${config.dataDir}/secrets.json): ${config.twilioAuthToken}`)
 
 let closing = false
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -26,7 +26,9 @@ t.test('npm start: a fresh data folder, no configuration, serves and shuts down 
   spawn(process.execPath, [...process.execArgv, 'src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.resume()
+  // The generated tokens are printed on stderr, apart from the JSON log on stdout.
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
 
@@ -41,10 +43,10 @@ t.test('npm start: a fresh data folder, no configuration, serves and shuts down 
   t.equal(health?.status, 200, '/healthz answers')
   const ready = await fetch(`${base}/readyz`)
   t.equal(ready.status, 200, '/readyz: database and object store reachable')
-  t.match(stdout, /ADMIN_TOKEN \(generated, stored in .*secrets\.json\): \S{40,}/)
-  t.match(stdout, /TWILIO_AUTH_TOKEN \(generated, stored in .*secrets\.json\): [0-9a-f]{32}/)
+  t.match(stderr, /ADMIN_TOKEN \(generated, stored in .*secrets\.json\): \S{40,}/)
+  t.match(stderr, /TWILIO_AUTH_TOKEN \(generated, stored in .*secrets\.json\): [0-9a-f]{32}/)
 
-  const token = /ADMIN_TOKEN [^:]+: (\S+)/.exec(stdout)![1]
+  const token = /ADMIN_TOKEN [^:]+: (\S+)/.exec(stderr)![1]
   const tenant = await fetch(`${base}/api/tenants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Acme' }) })
   t.equal(tenant.status, 201, 'the printed admin token works')
 

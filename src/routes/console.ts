@@ -25,8 +25,6 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2'
 }
 
-// Everything the page loads comes from this server; the signed recording links are same-origin too.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 const MISSING = 'the console is not built: run `npm run build:console` (npm ci and npm install run it too)'
 
 export const defaultConsoleDir = fileURLToPath(new URL('../../console/dist/', import.meta.url))
@@ -83,12 +81,10 @@ const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = async (ap
       // Paths without a file extension are the app's own pages: they all get index.html.
       const asset = assets.get(path) ?? (extname(path) === '' ? assets.get('index.html') : undefined)
       if (asset === undefined) return reply.code(404).send({ statusCode: 404, code: 'CG_NOT_FOUND', error: 'Not Found', message: `console/${path} not found` })
+      // Security headers (CSP, nosniff, no framing, no referrer) come from @fastify/helmet in app.ts, as for every route.
       reply
         .header('cache-control', asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
         .header('etag', asset.etag)
-        .header('x-content-type-options', 'nosniff')
-        .header('referrer-policy', 'no-referrer')
-      if (asset.type.startsWith('text/html')) reply.header('content-security-policy', CSP).header('x-frame-options', 'DENY')
       if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send()
       return reply.code(200).type(asset.type).send(asset.body)
     })
