@@ -10,8 +10,21 @@ export const E164_PATTERN = /^\+[1-9]\d{7,14}$/;
 /** One key of a telephone keypad, as <Gather> reports it in Digits. */
 export const DTMF_KEY = /^[0-9*#]$/;
 
-const NodeId = Type.String({ minLength: 1, description: 'id of a node in `nodes`' });
-const Text = Type.String({ minLength: 1 });
+// Bounds on a definition, so that reading and validating one stays cheap whatever is sent.
+/** Nodes in one flow: far above any hand-written flow, and a generated one still validates in milliseconds. */
+export const MAX_NODES = 20_000;
+/** A node id; ids appear in callback URLs and logs. */
+export const MAX_ID_LENGTH = 64;
+/** Spoken text: Twilio's basic voices say at most 4,096 characters (warning 13521). */
+export const MAX_TEXT_LENGTH = 4096;
+/** A menu can only tell apart the twelve keys of a keypad: 0-9, * and #. */
+export const MAX_MENU_OPTIONS = 12;
+export const MAX_URL_LENGTH = 2048;
+
+const NodeId = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, description: 'id of a node in `nodes`' });
+const Text = Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH });
+// A Twilio voice or language name, e.g. "Polly.Amy-Neural" or "en-GB".
+const VoiceName = Type.String({ minLength: 1, maxLength: 64 });
 
 // Twilio's <Gather timeout> is in seconds; a caller needs at least one.
 const GatherTimeout = Type.Integer({ minimum: 1, maximum: 60 });
@@ -22,8 +35,8 @@ export const SayNodeSchema = Type.Object(
   {
     type: Type.Literal('say'),
     text: Text,
-    voice: Type.Optional(Type.String({ minLength: 1 })),
-    language: Type.Optional(Type.String({ minLength: 1 })),
+    voice: Type.Optional(VoiceName),
+    language: Type.Optional(VoiceName),
     next: Type.Optional(NodeId),
   },
   { additionalProperties: false },
@@ -32,7 +45,7 @@ export const SayNodeSchema = Type.Object(
 export const PlayNodeSchema = Type.Object(
   {
     type: Type.Literal('play'),
-    url: Type.String({ pattern: '^https?://\\S+$' }),
+    url: Type.String({ maxLength: MAX_URL_LENGTH, pattern: '^https?://\\S+$' }),
     next: Type.Optional(NodeId),
   },
   { additionalProperties: false },
@@ -43,7 +56,7 @@ export const MenuNodeSchema = Type.Object(
     type: Type.Literal('menu'),
     prompt: Text,
     // Keys are DTMF digits; validate.ts checks them so the message can name the key.
-    options: Type.Record(Type.String(), NodeId),
+    options: Type.Record(Type.String(), NodeId, { maxProperties: MAX_MENU_OPTIONS }),
     timeoutSeconds: Type.Optional(GatherTimeout),
     retries: Type.Optional(Retries),
     noInput: NodeId,
@@ -80,8 +93,9 @@ export const StopRecordingNodeSchema = Type.Object(
 export const DialNodeSchema = Type.Object(
   {
     type: Type.Literal('dial'),
-    // E.164 or "switchboard"; validate.ts checks the number so the message can say why.
-    to: Type.String(),
+    // E.164 or "switchboard"; validate.ts checks the number so the message can say why (and
+    // quotes it: hence the bound).
+    to: Type.String({ maxLength: 32 }),
     say: Type.Optional(Text),
     // Twilio's <Dial timeout> accepts 5-600 seconds.
     timeoutSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 600 })),
@@ -151,7 +165,7 @@ export type NodeOf<T extends NodeType> = Extract<FlowNode, { type: T }>;
 export const FlowDefinitionSchema = Type.Object(
   {
     start: NodeId,
-    nodes: Type.Record(Type.String(), FlowNodeSchema),
+    nodes: Type.Record(Type.String(), FlowNodeSchema, { maxProperties: MAX_NODES }),
   },
   { additionalProperties: false },
 );

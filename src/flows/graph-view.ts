@@ -1,7 +1,7 @@
 // The flow graph as the console draws it: nodes, labelled edges and the consent proof, derived
 // by the same handlers and analysis the validator uses, so the picture cannot disagree with
 // what saving and publishing enforce.
-import { buildGraph, consentOnEntry, reachable } from './graph.js';
+import { buildGraph, consentProof, reachable } from './graph.js';
 import type { Edge } from './node-handler.js';
 import { readShape } from './shape.js';
 
@@ -38,16 +38,29 @@ function edgeLabel(edge: Edge): string {
 }
 
 /**
- * The view of a definition, or null when its shape is too broken to tell the graph: no start,
- * or some node unreadable (its edges, and so everything after it, are unknown). A start that
- * names no node still gives a view, in which nothing is reached.
+ * Nodes beyond which no view is given: a picture of more could not be read, and the view (about
+ * 120 bytes a node with its edge) would make the validation answer grow with the flow.
+ */
+export const MAX_GRAPH_VIEW_NODES = 500;
+
+function nodeCount(def: unknown): number {
+  const nodes = typeof def === 'object' && def !== null ? (def as { nodes?: unknown }).nodes : undefined;
+  return typeof nodes === 'object' && nodes !== null ? Object.keys(nodes).length : 0;
+}
+
+/**
+ * The view of a definition, or null when its shape is too broken to tell the graph (no start,
+ * or some node unreadable: its edges, and so everything after it, are unknown) or when it has
+ * more than MAX_GRAPH_VIEW_NODES nodes. A start that names no node still gives a view, in which
+ * nothing is reached.
  */
 export function graphView(def: unknown): GraphView | null {
   try {
+    if (nodeCount(def) > MAX_GRAPH_VIEW_NODES) return null;
     const shape = readShape(def);
     if (shape.incomplete || shape.start === undefined) return null;
     const graph = buildGraph(shape.start, shape.nodes);
-    const entry = consentOnEntry(graph);
+    const { entry } = consentProof(graph);
     const seen = reachable(graph);
     const nodes: GraphViewNode[] = [];
     const edges: GraphViewEdge[] = [];

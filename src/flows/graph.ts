@@ -51,59 +51,66 @@ export function reachable(graph: FlowGraph): Set<string> {
 
 /**
  * Strongly connected components along the chosen edges that contain a cycle (more than one
- * node, or a node with an edge to itself). Tarjan's algorithm, iterative so that a long chain
- * of nodes cannot overflow the stack.
+ * node, or a node with an edge to itself), each in definition order. Tarjan's algorithm over
+ * node numbers, iterative so that a long chain of nodes cannot overflow the stack.
  */
 export function loops(graph: FlowGraph, follow: EdgeFilter): string[][] {
-  let counter = 0;
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const stack: string[] = [];
-  const onStack = new Set<string>();
+  const ids = [...graph.nodes.keys()];
+  const numberOf = new Map(ids.map((id, i) => [id, i]));
+  const succ = ids.map((id) =>
+    (graph.nodes.get(id)?.edges ?? []).flatMap((e) => (follow(e) ? (numberOf.get(e.target) ?? []) : [])),
+  );
+  const UNSEEN = -1;
+  const index = new Int32Array(ids.length).fill(UNSEEN);
+  const low = new Int32Array(ids.length);
+  const onStack = new Uint8Array(ids.length);
+  const stack: number[] = [];
   const found: string[][] = [];
-  const lowOf = (id: string): number => low.get(id) as number;
+  let counter = 0;
+  // Call frames of the depth-first search: a node and the position of its next successor.
+  const frameNode: number[] = [];
+  const frameNext: number[] = [];
+  const open = (v: number): void => {
+    index[v] = counter;
+    low[v] = counter;
+    counter += 1;
+    stack.push(v);
+    onStack[v] = 1;
+    frameNode.push(v);
+    frameNext.push(0);
+  };
 
-  for (const root of graph.nodes.keys()) {
-    if (index.has(root)) continue;
-    const work: Array<{ id: string; next: number; succ: string[] }> = [];
-    const open = (id: string): void => {
-      index.set(id, counter);
-      low.set(id, counter);
-      counter += 1;
-      stack.push(id);
-      onStack.add(id);
-      work.push({ id, next: 0, succ: successors(graph, id, follow) });
-    };
+  for (let root = 0; root < ids.length; root += 1) {
+    if (index[root] !== UNSEEN) continue;
     open(root);
-    while (work.length > 0) {
-      const frame = work[work.length - 1] as (typeof work)[number];
-      if (frame.next < frame.succ.length) {
-        const to = frame.succ[frame.next] as string;
-        frame.next += 1;
-        if (!index.has(to)) open(to);
-        else if (onStack.has(to)) low.set(frame.id, Math.min(lowOf(frame.id), index.get(to) as number));
+    while (frameNode.length > 0) {
+      const top = frameNode.length - 1;
+      const v = frameNode[top] as number;
+      const out = succ[v] as number[];
+      const next = frameNext[top] as number;
+      if (next < out.length) {
+        frameNext[top] = next + 1;
+        const w = out[next] as number;
+        if (index[w] === UNSEEN) open(w);
+        else if (onStack[w] === 1) low[v] = Math.min(low[v] as number, index[w] as number);
         continue;
       }
-      work.pop();
-      const parent = work[work.length - 1];
-      if (parent !== undefined) low.set(parent.id, Math.min(lowOf(parent.id), lowOf(frame.id)));
-      if (lowOf(frame.id) !== index.get(frame.id)) continue;
-      const component: string[] = [];
-      let member: string;
+      frameNode.pop();
+      frameNext.pop();
+      const parent = frameNode[frameNode.length - 1];
+      if (parent !== undefined) low[parent] = Math.min(low[parent] as number, low[v] as number);
+      if (low[v] !== index[v]) continue;
+      const component: number[] = [];
+      let member: number;
       do {
-        member = stack.pop() as string;
-        onStack.delete(member);
+        member = stack.pop() as number;
+        onStack[member] = 0;
         component.push(member);
-      } while (member !== frame.id);
-      if (component.length > 1 || frame.succ.includes(frame.id)) found.push(inGraphOrder(graph, component));
+      } while (member !== v);
+      if (component.length > 1 || out.includes(v)) found.push(component.sort((a, b) => a - b).map((n) => ids[n] as string));
     }
   }
   return found;
-}
-
-function inGraphOrder(graph: FlowGraph, ids: string[]): string[] {
-  const set = new Set(ids);
-  return [...graph.nodes.keys()].filter((id) => set.has(id));
 }
 
 /** A shortest cycle from `from` back to itself, staying inside `within`. */
@@ -133,59 +140,102 @@ function pathTo(parent: Map<string, string>, id: string, root: string): string[]
   return path;
 }
 
-/**
- * The compliance proof: for every node, whether consent has certainly been granted on entry,
- * whichever path the call took. A forward "must" dataflow analysis: the value at start is
- * false; along an edge it is the edge's own verdict (a consent node's granted edge: true, its
- * denied and noInput edges: false) or else the value at the edge's source; at a join it is the
- * AND over the incoming edges. Values only fall from true to false, so the worklist ends.
- * Nodes not reached from start are absent.
- */
-export function consentOnEntry(graph: FlowGraph): Map<string, boolean> {
-  const entry = new Map<string, boolean>();
-  if (!graph.nodes.has(graph.start)) return entry;
-  entry.set(graph.start, false);
-  const work = [graph.start];
-  while (work.length > 0) {
-    const id = work.pop() as string;
-    const here = entry.get(id) as boolean;
-    for (const edge of graph.nodes.get(id)?.edges ?? []) {
-      if (!graph.nodes.has(edge.target)) continue;
-      const out = edge.consent ?? here;
-      const before = entry.get(edge.target);
-      const after = before === undefined ? out : before && out;
-      if (after !== before) {
-        entry.set(edge.target, after);
-        work.push(edge.target);
-      }
-    }
-  }
-  return entry;
+/** A path too long to print whole: its first and last nodes and how many lie between. */
+export interface PathSummary {
+  first: string[];
+  /** Nodes left out between `first` and `last`; 0 when the path is whole. */
+  omitted: number;
+  last: string[];
+}
+
+/** Nodes printed at each end of a long path; a path of up to twice this many is printed whole. */
+export const PATH_ENDS = 4;
+
+export function summarizePath(path: string[]): PathSummary {
+  if (path.length <= 2 * PATH_ENDS) return { first: path, omitted: 0, last: [] };
+  return { first: path.slice(0, PATH_ENDS), omitted: path.length - 2 * PATH_ENDS, last: path.slice(-PATH_ENDS) };
+}
+
+export interface ConsentProof {
+  /** Consent certainly granted on entry, whichever path the call took; absent: not reached from start. */
+  entry: Map<string, boolean>;
+  /**
+   * A shortest path from start to `id` along which consent was never granted (or was withdrawn),
+   * summarised; costs O(PATH_ENDS) whatever the path's length. [id] when there is none.
+   */
+  pathWithoutConsent(id: string): PathSummary;
 }
 
 /**
- * A path from start to `target` along which consent was never granted (or was withdrawn), for
- * the problem message: a breadth-first search over (node, consent) pairs.
+ * The compliance proof, in one breadth-first pass over (node, consent granted) pairs starting at
+ * (start, false). Along an edge the value is the edge's own verdict (a consent node's granted
+ * edge: true, its denied and noInput edges: false) or else the value it came with. Consent is
+ * certainly granted on entry to a node when its (node, false) pair is never reached, which is the
+ * "must" dataflow answer (AND over every way in). Each pair is visited once and each edge
+ * followed at most twice, so the pass is linear in nodes + edges. Each pair keeps the pair it was
+ * first reached from, its depth and its ancestor PATH_ENDS - 1 steps from start, so that any
+ * node's witness path is read back in O(PATH_ENDS): the same shortest path a search for that one
+ * node would find, since the search order does not depend on the target.
  */
-export function pathWithoutConsent(graph: FlowGraph, target: string): string[] {
-  const key = (id: string, granted: boolean): string => `${granted ? 1 : 0}:${id}`;
-  const parent = new Map<string, string>();
-  const startKey = key(graph.start, false);
-  const queue: Array<[string, boolean]> = [[graph.start, false]];
-  const seen = new Set([startKey]);
-  for (let i = 0; i < queue.length; i += 1) {
-    const [id, granted] = queue[i] as [string, boolean];
-    if (id === target && !granted) {
-      return pathTo(parent, key(id, granted), startKey).map((k) => k.slice(2));
-    }
-    for (const edge of graph.nodes.get(id)?.edges ?? []) {
-      if (!graph.nodes.has(edge.target)) continue;
-      const next = key(edge.target, edge.consent ?? granted);
-      if (seen.has(next)) continue;
-      seen.add(next);
-      parent.set(next, key(id, granted));
-      queue.push([edge.target, edge.consent ?? granted]);
+export function consentProof(graph: FlowGraph): ConsentProof {
+  const ids = [...graph.nodes.keys()];
+  const indexOf = new Map(ids.map((id, i) => [id, i]));
+  // Pair p = 2 × node index + (1 when consent is granted).
+  const size = 2 * ids.length;
+  const parent = new Int32Array(size).fill(-1);
+  const depth = new Int32Array(size).fill(-1);
+  const anchor = new Int32Array(size);
+  const startIndex = indexOf.get(graph.start);
+  if (startIndex !== undefined) {
+    const queue = new Int32Array(size);
+    let tail = 0;
+    const first = 2 * startIndex;
+    depth[first] = 0;
+    anchor[first] = first;
+    queue[tail++] = first;
+    for (let head = 0; head < tail; head += 1) {
+      const pair = queue[head] as number;
+      const granted = (pair & 1) === 1;
+      const at = depth[pair] as number;
+      for (const edge of graph.nodes.get(ids[pair >> 1] as string)?.edges ?? []) {
+        const target = indexOf.get(edge.target);
+        if (target === undefined) continue;
+        const next = 2 * target + ((edge.consent ?? granted) ? 1 : 0);
+        if (depth[next] !== -1) continue;
+        parent[next] = pair;
+        depth[next] = at + 1;
+        anchor[next] = at + 1 < PATH_ENDS ? next : (anchor[pair] as number);
+        queue[tail++] = next;
+      }
     }
   }
-  return [target];
+
+  const entry = new Map<string, boolean>();
+  ids.forEach((id, i) => {
+    if (depth[2 * i] !== -1) entry.set(id, false);
+    else if (depth[2 * i + 1] !== -1) entry.set(id, true);
+  });
+
+  /** Nodes from `pair` back `count` steps towards start, in path order. */
+  const back = (pair: number, count: number): string[] => {
+    const out: string[] = new Array<string>(count);
+    for (let i = count - 1, at = pair; i >= 0; i -= 1, at = parent[at] as number) out[i] = ids[at >> 1] as string;
+    return out;
+  };
+
+  return {
+    entry,
+    pathWithoutConsent(id) {
+      const index = indexOf.get(id);
+      const pair = index === undefined ? -1 : 2 * index;
+      if (pair === -1 || depth[pair] === -1) return { first: [id], omitted: 0, last: [] };
+      const length = (depth[pair] as number) + 1;
+      if (length <= 2 * PATH_ENDS) return { first: back(pair, length), omitted: 0, last: [] };
+      return {
+        first: back(anchor[pair] as number, PATH_ENDS),
+        omitted: length - 2 * PATH_ENDS,
+        last: back(pair, PATH_ENDS),
+      };
+    },
+  };
 }

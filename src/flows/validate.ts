@@ -1,17 +1,19 @@
-// Save-time validation of a flow definition: every problem at once, each with a JSON pointer
-// and a message an operations person can act on. Shape first (shape.ts), then each node
-// type's own rules, then the rules over the whole graph (graph.ts).
+// Save-time validation of a flow definition: every problem at once (up to MAX_PROBLEMS), each
+// with a JSON pointer and a message an operations person can act on. Shape first (shape.ts),
+// then each node type's own rules, then the rules over the whole graph (graph.ts). Every step is
+// linear in nodes + edges, and messages quote paths and ids in bounded form, so the time and the
+// answer grow with the definition and not with its square.
 import { E164_PATTERN, type CampaignContext, type FlowDefinition } from './definition.js';
-import { buildGraph, consentOnEntry, cycleThrough, loops, pathWithoutConsent, reachable, type FlowGraph } from './graph.js';
+import { buildGraph, consentProof, cycleThrough, loops, reachable, summarizePath, type FlowGraph, type PathSummary } from './graph.js';
 import { isValidTimeZone, validateHours } from './hours.js';
 import type { Edge } from './node-handler.js';
 import { handlerFor } from './nodes/registry.js';
-import { pointer, type Problem } from './problem.js';
+import { capProblems, pointer, quote, type Problem } from './problem.js';
 import { readShape } from './shape.js';
 
 export function validateFlow(def: unknown): Problem[] {
   try {
-    return collectProblems(def);
+    return capProblems(collectProblems(def));
   } catch (err) {
     // Not reachable with JSON input; a cyclic or exotic object must still not pass as valid.
     return [{ path: '', message: `the flow could not be checked: ${err instanceof Error ? err.message : String(err)}` }];
@@ -22,13 +24,13 @@ function collectProblems(def: unknown): Problem[] {
   const shape = readShape(def);
   const problems = [...shape.problems];
   if (shape.start !== undefined && shape.nodesRead && !shape.ids.has(shape.start)) {
-    problems.push({ path: '/start', message: `start names no node "${shape.start}"` });
+    problems.push({ path: '/start', message: `start names no node ${quote(shape.start)}` });
   }
   for (const [id, node] of shape.nodes) {
     const handler = handlerFor(node);
     for (const edge of handler.edges(node)) {
       if (!shape.ids.has(edge.target)) {
-        problems.push({ path: edgePath(id, edge), message: `${edgeLabel(edge)} names no node "${edge.target}"` });
+        problems.push({ path: edgePath(id, edge), message: `${edgeLabel(edge)} names no node ${quote(edge.target)}` });
       }
     }
     for (const found of handler.check?.(node) ?? []) {
@@ -49,7 +51,7 @@ function edgePath(id: string, edge: Edge): string {
 }
 
 function edgeLabel(edge: Edge): string {
-  return edge.field[0] === 'options' ? `option "${edge.field[1]}"` : `"${edge.field[0]}"`;
+  return edge.field[0] === 'options' ? `option ${quote(edge.field[1] ?? '')}` : `"${edge.field[0]}"`;
 }
 
 function unreachableNodes(graph: FlowGraph): Problem[] {
@@ -74,7 +76,7 @@ function busyLoops(graph: FlowGraph): Problem[] {
     const cycle = cycleThrough(graph, id, new Set(members), follow);
     return {
       path: edgePath(id, edge),
-      message: `loop without waiting for caller input: ${cycle.join(' → ')} (put a menu, consent or dial in it, or end it)`,
+      message: `loop without waiting for caller input: ${showPath(summarizePath(cycle))} (put a menu, consent or dial in it, or end it)`,
     };
   });
 }
@@ -96,21 +98,26 @@ function silentLoops(graph: FlowGraph): Problem[] {
     const cycle = cycleThrough(graph, id, new Set(members), follow);
     problems.push({
       path: edgePath(id, edge),
-      message: `a caller who presses nothing goes round this loop for ever: ${cycle.join(' → ')}; let the no-input path lead out of it`,
+      message: `a caller who presses nothing goes round this loop for ever: ${showPath(summarizePath(cycle))}; let the no-input path lead out of it`,
     });
   }
   return problems;
 }
 
+/** A path as "a → b → c", or "a → b → … 96 more … → y → z" when it is long. */
+function showPath({ first, omitted, last }: PathSummary): string {
+  const gap = omitted === 0 ? [] : [`… ${omitted} more …`];
+  return [...first, ...gap, ...last].join(' → ');
+}
+
 function recordingWithoutConsent(graph: FlowGraph): Problem[] {
-  const entry = consentOnEntry(graph);
+  const proof = consentProof(graph);
   const problems: Problem[] = [];
   for (const [id, { node }] of graph.nodes) {
-    if (node.type !== 'record' || entry.get(id) !== false) continue;
-    const path = pathWithoutConsent(graph, id);
+    if (node.type !== 'record' || proof.entry.get(id) !== false) continue;
     problems.push({
       path: pointer('nodes', id),
-      message: `recording without consent: the path ${path.join(' → ')} reaches this record node without passing a consent node's "granted" edge`,
+      message: `recording without consent: the path ${showPath(proof.pathWithoutConsent(id))} reaches this record node without passing a consent node's "granted" edge`,
     });
   }
   return problems;
