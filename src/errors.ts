@@ -6,6 +6,7 @@ export const Unauthorized = createError('CG_UNAUTHORIZED', 'Missing or invalid A
 export const Forbidden = createError<[string]>('CG_FORBIDDEN', '%s', 403)
 export const NotFound = createError<[string]>('CG_NOT_FOUND', '%s not found', 404)
 export const BadRequest = createError<[string]>('CG_BAD_REQUEST', '%s', 400)
+export const PayloadTooLarge = createError<[string]>('CG_PAYLOAD_TOO_LARGE', '%s', 413)
 export const Conflict = createError<[string]>('CG_CONFLICT', '%s', 409)
 /** A flow definition that breaks rules; `problems` lists every one (JSON-pointer path + message). */
 export class InvalidFlow extends Error {

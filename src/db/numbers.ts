@@ -15,6 +15,12 @@ export async function insertNumber (db: Executor, n: { tenantId: string, number:
   return rows[0] !== undefined ? toNumber(rows[0]) : null
 }
 
+/** The tenant a number is bound in, if any. */
+export async function tenantOfNumber (db: Executor, number: string): Promise<string | null> {
+  const rows = await db.select({ tenantId: numbers.tenantId }).from(numbers).where(eq(numbers.number, number))
+  return rows[0]?.tenantId ?? null
+}
+
 export async function listNumbers (db: Executor, tenantScope: string | null): Promise<PhoneNumber[]> {
   const rows = await db.select().from(numbers).where(tenantScope === null ? undefined : eq(numbers.tenantId, tenantScope)).orderBy(asc(numbers.number))
   return rows.map(toNumber)

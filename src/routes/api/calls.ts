@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
-import { readScope, requireRole } from '../../auth/principal.js'
+import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { listCalls } from '../../db/call-list.js'
 import { appendCallEvent, callDetail, findCallBySid, insertCall, hasGrantedConsent, insertConsent, insertStreamToken } from '../../db/calls.js'
 import { isRestricted } from '../../db/dsr.js'
@@ -12,12 +12,14 @@ import { findFlow } from '../../db/flows.js'
 import { callerIdFor } from '../../db/numbers.js'
 import { isOffboarding } from '../../db/offboardings.js'
 import { recordAttempt } from '../../db/suppressions.js'
+import { tenantExists } from '../../db/users.js'
 import { BadRequest, Conflict, errorReplies, NotCallable, NotFound } from '../../errors.js'
 import { initialCallState, isOpen, RECORDING_STREAM_NAME } from '../../flows/index.js'
 import { hashNumber } from '../../privacy/number-hash.js'
 import { normalizeNumber } from '../../privacy/phone.js'
 import { screenNumbers } from '../../suppression/screen.js'
 import { createTwilioCalls } from '../../twilio/rest.js'
+import { dateRange, QueryDateTime, QueryInteger } from '../query-params.js'
 import { streamUrl } from '../../twilio/urls.js'
 
 // What the evidence says when an agent records on the caller's spoken agreement.
@@ -55,22 +57,25 @@ const CallDetail = Type.Object({
 
 const CallListQuery = Type.Object({
   number: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'the remote party, in international form (+…)' })),
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'started at or after' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'started before' })),
+  tenantId: Type.Optional(Type.String({ format: 'uuid', description: 'admin: only this tenant\'s calls (required with number)' })),
+  from: Type.Optional(QueryDateTime('started at or after')),
+  to: Type.Optional(QueryDateTime('started before')),
   outcome: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'the call status: completed, no-answer, busy, failed, in-progress…' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' }))
+  limit: Type.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$', description: 'nextCursor of the previous page' }))
 }, { additionalProperties: false })
 
 const CallSummary = Type.Object({ ...callFields, recordings: Type.Integer() })
 
 // The cursor is the last row's sort key; base64url so it travels in a query string untouched.
 const encodeCursor = (row: { startedAt: string, callSid: string }) => Buffer.from(`${row.startedAt}|${row.callSid}`).toString('base64url')
+// Only what encodeCursor writes is read back: a forged date (year 0 or 275760) would reach PostgreSQL.
+const CURSOR = /^([1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z)\|(CA[0-9a-fA-F]{32})$/
 function decodeCursor (cursor: string): { startedAt: Date, callSid: string } {
-  const [at, callSid] = Buffer.from(cursor, 'base64url').toString().split('|')
-  const startedAt = new Date(at ?? '')
-  if (callSid === undefined || Number.isNaN(startedAt.getTime())) throw new BadRequest('querystring/cursor is not a cursor this API gave out')
-  return { startedAt, callSid }
+  const parts = CURSOR.exec(Buffer.from(cursor, 'base64url').toString())
+  const startedAt = new Date(parts?.[1] ?? '')
+  if (parts === null || Number.isNaN(startedAt.getTime())) throw new BadRequest('querystring/cursor is not a cursor this API gave out')
+  return { startedAt, callSid: parts[2]! }
 }
 
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -134,19 +139,25 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (number === null) throw new BadRequest(`querystring/number "${q.number}" is not a phone number in international form`)
       remoteHash = hashNumber(app.config.numberHashKey, number)
     }
+    // A search by number is a lookup of a person, audited in the log of the tenant searched: an
+    // admin (whose reads span every tenant) names the tenant to search by number in.
+    const scope = principal.role === 'admin' ? q.tenantId ?? null : writeTenant(principal, q.tenantId, 'querystring/tenantId')
+    if (remoteHash !== undefined && scope === null) throw new BadRequest('querystring/tenantId is required for an admin searching by number: the search is audited in that tenant\'s log')
+    if (principal.role === 'admin' && scope !== null && !await tenantExists(db, scope)) throw new NotFound('querystring/tenantId')
     const limit = q.limit ?? 50
+    const { from, to } = dateRange(q)
     const page = await listCalls(db, {
-      tenantId: readScope(principal),
+      tenantId: scope,
       limit,
       ...(remoteHash !== undefined ? { remoteHash } : {}),
-      ...(q.from !== undefined ? { from: new Date(q.from) } : {}),
-      ...(q.to !== undefined ? { to: new Date(q.to) } : {}),
+      ...(from !== undefined ? { from } : {}),
+      ...(to !== undefined ? { to } : {}),
       ...(q.outcome !== undefined ? { status: q.outcome } : {}),
       ...(q.cursor !== undefined ? { before: decodeCursor(q.cursor) } : {})
     })
-    // Searching by number is a lookup of a person: the log says that one happened (not whom).
-    if (remoteHash !== undefined && principal.tenantId !== null) {
-      await db.transaction((tx) => appendAudit(tx, { tenantId: principal.tenantId!, actor: principal.actor, action: 'call.search', subject: null, details: { results: page.calls.length }, at: app.clock.now() }))
+    // The log says that a search happened and who made it (the admin's too), not whom it sought.
+    if (remoteHash !== undefined) {
+      await db.transaction((tx) => appendAudit(tx, { tenantId: scope!, actor: principal.actor, action: 'call.search', subject: null, details: { results: page.calls.length }, at: app.clock.now() }))
     }
     return { calls: page.calls, nextCursor: page.more ? encodeCursor(page.calls.at(-1)!) : null }
   })

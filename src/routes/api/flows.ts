@@ -1,12 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError } from 'fastify'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole, type Principal } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { findFlow, findVersion, insertFlow, insertVersion, listFlows, markPublished, previousPublished } from '../../db/flows.js'
 import { listVersionsWithNames } from '../../db/version-list.js'
-import { BadRequest, errorReplies, InvalidFlow, NotFound } from '../../errors.js'
-import { checkAgainstCampaign, graphView, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
+import { MAX_INT4, QueryInteger } from '../query-params.js'
+import { BadRequest, errorReplies, InvalidFlow, NotFound, PayloadTooLarge } from '../../errors.js'
+import { checkAgainstCampaign, graphView, MAX_GRAPH_VIEW_NODES, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
 
 const FlowSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), campaignId: Type.String(), name: Type.String(), publishedVersion: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String() })
 const VersionSummary = {
@@ -38,11 +40,11 @@ const GraphSchema = Type.Union([
     }))
   }),
   Type.Null()
-], { description: 'null when the definition is too malformed to tell its graph (no start, or a node that cannot be read)' })
+], { description: `null when the definition is too malformed to tell its graph (no start, or a node that cannot be read) or has more than ${MAX_GRAPH_VIEW_NODES} nodes, more than a picture can show` })
 const Digits = Type.String({ pattern: '^[0-9*#]{0,20}$', description: 'keys pressed at one prompt; empty is silence' })
 const SimulateBody = Type.Object({
   definition: Type.Optional(Type.Unknown({ description: 'an unsaved definition; without it, version (or the published one) runs' })),
-  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  version: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INT4 })),
   digits: Type.Array(Digits, { maxItems: 50, description: 'one entry per menu or consent prompt, in order; the run stops when they run out' }),
   dialStatuses: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z-]{1,20}$' }), { maxItems: 50, description: 'one DialCallStatus per dial; completed when they run out' })),
   at: Type.String({ format: 'date-time', description: 'when the simulated call happens (hours and holidays are the campaign\'s)' })
@@ -56,7 +58,19 @@ const SimulatedRequest = Type.Object({
   twiml: Type.String(),
   effects: Type.Array(Type.Object({ type: Type.String(), node: Type.String() }, { additionalProperties: true }))
 })
-const VersionParams = Type.Object({ id: Type.String({ format: 'uuid' }), v: Type.Integer({ minimum: 1 }) })
+const VersionParams = Type.Object({ id: Type.String({ format: 'uuid' }), v: QueryInteger({ minimum: 1, maximum: MAX_INT4 }) })
+// The routes that take a definition: a flow of thousands of nodes fits (the node and text limits
+// are the validator's, src/flows/definition.ts), and anything larger is refused before it is read.
+const FLOW_BODY_LIMIT = 2 * 1024 * 1024
+const definitionBody = {
+  bodyLimit: FLOW_BODY_LIMIT,
+  // Fastify's own 413 does not say what the limit is; the app's error handler answers this one.
+  errorHandler (error: FastifyError) {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') throw new PayloadTooLarge(`request body is over ${FLOW_BODY_LIMIT} bytes (2 MiB), the limit for a flow definition`)
+    throw error
+  }
+}
+const tooLarge = { 413: Type.Ref('ErrorReply') }
 
 const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
@@ -83,11 +97,12 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => ownFlow(request.principal, request.params.id))
 
   app.post('/flows/validate', {
+    ...definitionBody,
     schema: {
       summary: 'Check a definition without saving it: its problems, those publishing it to a campaign would meet, and its graph',
       tags: ['flows'],
       body: Type.Object({ definition: Type.Unknown(), campaignId: Type.Optional(Type.String({ format: 'uuid' })) }, { additionalProperties: false, required: ['definition'] }),
-      response: { 200: Type.Object({ valid: Type.Boolean(), problems: Type.Array(ProblemSchema), publishProblems: Type.Array(ProblemSchema), graph: GraphSchema }), ...errorReplies }
+      response: { 200: Type.Object({ valid: Type.Boolean(), problems: Type.Array(ProblemSchema), publishProblems: Type.Array(ProblemSchema), graph: GraphSchema }), ...errorReplies, ...tooLarge }
     }
   }, async (request) => {
     requireRole(request.principal, 'ops')
@@ -103,12 +118,13 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/flows/:id/simulate', {
+    ...definitionBody,
     schema: {
       summary: 'Run the flow on scripted key presses at a given time, in its campaign, as Twilio would: what each webhook answers',
       tags: ['flows'],
       params: IdParams,
       body: SimulateBody,
-      response: { 200: Type.Object({ version: Type.Union([Type.Integer(), Type.Null()]), path: Type.Array(Type.String({ description: 'nodes entered, in order' })), requests: Type.Array(SimulatedRequest) }), ...errorReplies }
+      response: { 200: Type.Object({ version: Type.Union([Type.Integer(), Type.Null()]), path: Type.Array(Type.String({ description: 'nodes entered, in order' })), requests: Type.Array(SimulatedRequest) }), ...errorReplies, ...tooLarge }
     }
   }, async (request) => {
     const flow = await ownFlow(request.principal, request.params.id)
@@ -146,12 +162,13 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/flows/:id/versions', {
+    ...definitionBody,
     schema: {
       summary: 'Save a draft version (400 with every problem if the definition is invalid)',
       tags: ['flows'],
       params: IdParams,
       body: Type.Object({ definition: Type.Unknown() }, { additionalProperties: false, required: ['definition'] }),
-      response: { 201: VersionSchema, ...errorReplies }
+      response: { 201: VersionSchema, ...errorReplies, ...tooLarge }
     }
   }, async (request, reply) => {
     const flow = await ownFlow(request.principal, request.params.id)
@@ -166,6 +183,8 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Versions with who saved and published them (ids and names), and when', tags: ['flows'], params: IdParams, response: { 200: Type.Array(VersionListItem), ...errorReplies } }
   }, async (request) => {
     const flow = await ownFlow(request.principal, request.params.id)
+    // A controller reads what callers heard around their consent (calls record the flow version).
+    requireRole(request.principal, 'ops', 'controller')
     return await listVersionsWithNames(db, flow.id)
   })
 
@@ -173,6 +192,7 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'One version, with its definition (portable: no installation-specific ids)', tags: ['flows'], params: VersionParams, response: { 200: VersionSchema, ...errorReplies } }
   }, async (request) => {
     const flow = await ownFlow(request.principal, request.params.id)
+    requireRole(request.principal, 'ops', 'controller')
     const version = await findVersion(db, flow.id, request.params.v)
     if (version === null) throw new NotFound('version')
     return version

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { Batcher } from '../../calls/batcher.js'
 import { callStatus, continueCall, startCall, type CallStepDeps } from '../../calls/call-steps.js'
 import { runStepBatch, type StepBatchDeps, type StepJob, type StepOutcome } from '../../calls/step-batch.js'
+import { streamTokenKey } from '../../calls/stream-token.js'
 import { createFlowVersionCache } from '../../db/flows.js'
 import { emptyTwiml } from '../../twilio/twiml.js'
 import { FlowParamsSchema, FlowQuerySchema, StatusParamsSchema, TwimlReply, VoiceParamsSchema } from './schemas.js'
@@ -39,6 +40,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     clock: app.clock,
     publicUrl: app.config.publicUrl,
     numberHashKey: app.config.numberHashKey,
+    streamTokenKey: streamTokenKey(app.config.linkSecret),
     rememberSwitchboard: (number, switchboard) => {
       if (switchboard === null) app.switchboards.delete(number)
       else app.switchboards.set(number, switchboard)

@@ -13,12 +13,27 @@ const CLOSE_GRACE_MS = 2000
 // message (one socket read, a few dozen frames) wait here. Holding parsed frames instead cost
 // ~1 KB each, 500 MB at 1,000 streams whose opening a busy database had slowed by 5 s.
 
+export interface MediaRouteOptions {
+  /** How long a socket may stay open without sending `start`. Default 10 s (Twilio sends it at once). */
+  startTimeoutMs?: number
+  /**
+   * Sockets open at once whose stream token has not been accepted yet; a socket beyond this is
+   * closed as soon as it opens. Default 200. Each holds memory and a connection until it proves
+   * consent, and the upgrade's signature is replayable, so they are bounded.
+   */
+  maxUnauthenticated?: number
+}
+
 /**
  * Twilio Media Streams (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
  * The upgrade is signature-checked by the /twilio hook; the `start` message must carry the
  * one-time token issued for this CallSid when the caller consented, or nothing is stored.
  */
-const mediaRoute: FastifyPluginAsync = async (app) => {
+const mediaRoute: FastifyPluginAsync<MediaRouteOptions> = async (app, opts) => {
+  const startTimeoutMs = opts.startTimeoutMs ?? 10_000
+  const maxUnauthenticated = opts.maxUnauthenticated ?? 200
+  let unauthenticated = 0
+
   app.get('/media', { websocket: true, schema: { summary: 'Twilio Media Streams WebSocket (consent-gated recording)', tags: ['twilio'], hide: true } }, (socket: WebSocket, request) => {
     let log = request.log
     let recording: OpenedRecording | null = null
@@ -39,6 +54,21 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
       log.warn({ reason }, 'media stream refused; nothing stored')
       end(code, reason)
     }
+
+    if (unauthenticated >= maxUnauthenticated) {
+      refuse(POLICY_VIOLATION, 'too many streams waiting to start')
+      return
+    }
+    // Counted until its token is accepted or it closes, whichever comes first.
+    unauthenticated++
+    let counted = true
+    const stopCounting = () => {
+      if (counted) { counted = false; unauthenticated-- }
+    }
+    const startTimer = setTimeout(() => {
+      if (opening === null) refuse(POLICY_VIOLATION, `no start message within ${startTimeoutMs} ms`)
+    }, startTimeoutMs)
+    startTimer.unref()
     const finalize = () => {
       finalizing ??= (async () => {
         await opening
@@ -64,6 +94,7 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
           return
         case 'start': {
           if (opening !== null) { malformed++; return }
+          clearTimeout(startTimer)
           const { callSid, customParameters, mediaFormat } = frame.start
           log = request.log.child({ callSid })
           if (!isSupportedFormat(mediaFormat)) { opening = Promise.resolve(); refuse(UNSUPPORTED, 'media format must be audio/x-mulaw 8000 Hz mono per track'); return }
@@ -79,6 +110,7 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
             // Resumed on refusal too, so the peer's close frame can be read.
             if (opened === null) { refuse(POLICY_VIOLATION, 'stream token refused'); socket.resume(); return }
             recording = opened
+            stopCounting()
             for (const f of pending.splice(0)) push(f)
             socket.resume()
           }, (err: unknown) => {
@@ -107,7 +139,11 @@ const mediaRoute: FastifyPluginAsync = async (app) => {
       }
     })
     // A stream that drops without `stop` still keeps what it has.
-    socket.on('close', finalize)
+    socket.on('close', () => {
+      clearTimeout(startTimer)
+      stopCounting()
+      finalize()
+    })
     socket.on('error', (err) => { log.warn({ err }, 'media stream socket error') })
   })
 }

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { MAX_INT4, QueryInteger } from '../query-params.js'
 
 const Param = Type.String({ maxLength: 256 })
 // Twilio sends many more parameters than the server reads; they are allowed (and signed).
@@ -30,7 +31,7 @@ export const FlowParamsSchema = Type.Object({
 export const FlowQuerySchema = Type.Object({
   node: Type.String({ minLength: 1, maxLength: 64 }),
   // The webhook step that emitted the URL; absent in URLs of older versions (see calls/replay.ts).
-  step: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }))
+  step: Type.Optional(QueryInteger({ minimum: 1, maximum: MAX_INT4 }))
 })
 
 export const StatusParamsSchema = Type.Object({
