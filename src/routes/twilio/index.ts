@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { BadTwilioSignature } from '../../errors.js'
+import { loggableUrl } from '../../request-log.js'
 import { signedParams, signedUrl, validTwilioBodySignature, validTwilioSignature } from '../../twilio/signature.js'
 import { forwardOrApologise } from '../../twilio/twiml.js'
 import callRoutes from './calls.js'
@@ -24,14 +25,17 @@ const signatureOf = (request: FastifyRequest): string | undefined => {
 const twilioRoutes: FastifyPluginAsync<TwilioRoutesOptions> = async (app, opts) => {
   const { publicUrl, twilioAuthToken } = app.config
   const verified = new WeakSet<FastifyRequest>()
-  const refuse = (request: FastifyRequest, url: string): never => {
-    request.log.warn({ url, hasSignature: signatureOf(request) !== undefined }, 'rejected a Twilio webhook with a bad signature')
+  // The URL as checked is PUBLIC_URL + the request's path and query (the usual misconfiguration is
+  // a PUBLIC_URL that differs from what Twilio was given); the query is logged redacted.
+  const logged = (request: FastifyRequest) => ({ publicUrl, url: loggableUrl(request.url, request.routeOptions.url ?? null) })
+  const refuse = (request: FastifyRequest): never => {
+    request.log.warn({ ...logged(request), hasSignature: signatureOf(request) !== undefined }, 'rejected a Twilio webhook with a bad signature')
     throw new BadTwilioSignature()
   }
 
   // Before the body is read: an unsigned request is refused without reading (or parsing) a byte of it.
   app.addHook('onRequest', async (request) => {
-    if (signatureOf(request) === undefined) refuse(request, signedUrl(publicUrl, request))
+    if (signatureOf(request) === undefined) refuse(request)
   })
 
   await app.register(formbody)
@@ -43,7 +47,7 @@ const twilioRoutes: FastifyPluginAsync<TwilioRoutesOptions> = async (app, opts) 
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const url = signedUrl(publicUrl, request)
     if (!validTwilioBodySignature(twilioAuthToken, signatureOf(request), url, body as string)) {
-      request.log.warn({ url }, 'rejected a Twilio JSON webhook with a bad signature or body hash')
+      request.log.warn(logged(request), 'rejected a Twilio JSON webhook with a bad signature or body hash')
       done(new BadTwilioSignature(), undefined)
       return
     }
@@ -54,8 +58,7 @@ const twilioRoutes: FastifyPluginAsync<TwilioRoutesOptions> = async (app, opts) 
   // preValidation runs after the body is parsed but before the schema can coerce what Twilio signed.
   app.addHook('preValidation', async (request) => {
     if (verified.has(request)) return
-    const url = signedUrl(publicUrl, request)
-    if (!validTwilioSignature(twilioAuthToken, signatureOf(request), url, signedParams(request.body))) refuse(request, url)
+    if (!validTwilioSignature(twilioAuthToken, signatureOf(request), signedUrl(publicUrl, request), signedParams(request.body))) refuse(request)
     verified.add(request)
   })
 
