@@ -1,6 +1,7 @@
 // Issue 17 finding 6: a live stream token is never stored in clear (calls.last_twiml held it, and
 // so the tenant export and the WAL did), yet Twilio's retry of the consent step still gets an
 // answer whose token admits the stream, once.
+import { readFileSync } from 'node:fs'
 import { eq, sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
@@ -123,4 +124,23 @@ t.test('the general path answers a retry from the stored answer too', async (t) 
     steps: async () => GENERAL
   }, { callSid: call.callSid, node: 'consent', step: 1, digits: '1' })
   await checkAtRest(t, app, tenantId, call.callSid, first, again)
+})
+
+t.test('an upgrade clears the answers stored with a clear token before tokens were derived', async (t) => {
+  const { app } = await setup(t)
+  const before = await startCall(app)
+  const after = await startCall(app)
+  const first = await before.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  await after.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
+  const token = TOKEN.exec(first)?.[1]
+  t.ok(token)
+  // What the code before the fix stored: the answer as sent, the token in it.
+  await app.database.db.execute(sql`update calls set last_twiml = ${first} where call_sid = ${before.callSid}`)
+  t.same(Object.keys(await rowsHolding(app, token!)), ['calls'], 'an old row holds the token')
+  const migration = readFileSync(new URL('../../src/db/migrations/0013_clear_stream_tokens_at_rest.sql', import.meta.url), 'utf8')
+  await app.database.db.execute(sql.raw(migration))
+  t.same(await rowsHolding(app, token!), {}, 'the migration leaves no clear token')
+  const kept = rowsOf<{ sid: string, twiml: string | null }>(await app.database.db.execute(sql`select call_sid as sid, last_twiml as twiml from calls`))
+  t.equal(kept.find((r) => r.sid === before.callSid)?.twiml, null, 'the old answer is gone (a retry gets an empty <Response/>)')
+  t.match(kept.find((r) => r.sid === after.callSid)?.twiml, /<stream-token>/, 'an answer stored with the placeholder is kept')
 })
