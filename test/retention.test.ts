@@ -1,7 +1,7 @@
 import { GetObjectTaggingCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
 import t from 'tap'
-import { auditLog, callEvents, calls, recordings } from '../src/db/schema.js'
+import { auditLog, callEvents, calls, recordingLinks, recordings } from '../src/db/schema.js'
 import { applyBucketPolicy } from '../src/storage/bucket-policy.js'
 import { lifecycleConfiguration } from '../src/storage/lifecycle.js'
 import { bearer, admin, signedTwilio } from './helper.js'
@@ -28,8 +28,12 @@ t.test('retention windows, legal hold and redaction, enforced by the sweeper', a
   const optout = await consentingCall(app, '2', '+447700900303')
   await app.inject(signedTwilio('/twilio/flow?node=menu', { CallSid: optout.callSid, From: '+447700900303', To: NUMBER, Digits: '9' }))
 
+  const link = await app.inject({ method: 'POST', url: `/api/recordings/${kept.recordingId}/link`, headers: controller, payload: { expiresInSeconds: 3600 } })
+  t.equal(link.statusCode, 200)
+  t.match(await app.sweep(), { linksDeleted: 0 }, 'a link within its hour is kept')
   at(10)
-  t.match(await app.sweep(), { recordingsDeleted: 0, callsRedacted: 0 }, 'day 10: nothing due')
+  t.match(await app.sweep(), { recordingsDeleted: 0, callsRedacted: 0, linksDeleted: 1 }, 'day 10: nothing due but the expired link\'s row')
+  t.equal((await app.database.db.select().from(recordingLinks)).length, 0, 'no link row left')
   at(11)
   t.match(await app.sweep(), { recordingsDeleted: 0, callsRedacted: 3 }, 'day 11: call logs redacted')
   const allCalls = await app.database.db.select().from(calls)

@@ -9,9 +9,16 @@ export async function insertLink (db: Executor, link: { recordingId: string, iss
   return row!.id
 }
 
-/** Links of the recording past their end: they can never play again, so their rows can go. */
-export async function pruneExpiredLinks (db: Executor, recordingId: string, now: Date): Promise<void> {
-  await db.delete(recordingLinks).where(and(eq(recordingLinks.recordingId, recordingId), lt(recordingLinks.expiresAt, now)))
+/**
+ * Links past their end (of one recording, or of all with null): they can never play again, so
+ * their rows can go. Returns how many went.
+ */
+export async function pruneExpiredLinks (db: Executor, recordingId: string | null, now: Date): Promise<number> {
+  const expired = lt(recordingLinks.expiresAt, now)
+  const rows = await db.delete(recordingLinks)
+    .where(recordingId === null ? expired : and(eq(recordingLinks.recordingId, recordingId), expired))
+    .returning({ id: recordingLinks.id })
+  return rows.length
 }
 
 /**

@@ -3,12 +3,13 @@ import type { FastifyBaseLogger } from 'fastify'
 import { appendAudit } from '../audit/append.js'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
+import { pruneExpiredLinks } from '../db/recording-links.js'
 import { callEvents, calls, recordings, streamTokens } from '../db/schema.js'
 import { deleteAllVersions } from '../storage/delete-object.js'
 import type { ObjectStore } from '../storage/object-store.js'
 
 export interface SweepDeps { db: Db, store: ObjectStore, clock: Clock, log: FastifyBaseLogger }
-export interface SweepResult { recordingsDeleted: number, callsDeleted: number, callsRedacted: number, offboardingsFinished?: number }
+export interface SweepResult { recordingsDeleted: number, callsDeleted: number, callsRedacted: number, linksDeleted: number, offboardingsFinished?: number }
 
 const ACTOR = 'system:retention'
 const BATCH = 50
@@ -21,7 +22,7 @@ const BATCH = 50
  */
 export async function sweep (deps: SweepDeps): Promise<SweepResult> {
   const now = deps.clock.now()
-  const result: SweepResult = { recordingsDeleted: 0, callsDeleted: 0, callsRedacted: 0 }
+  const result: SweepResult = { recordingsDeleted: 0, callsDeleted: 0, callsRedacted: 0, linksDeleted: 0 }
   for (;;) {
     const done = await deps.db.transaction(async (tx) => {
       const due = await tx.select().from(recordings)
@@ -57,7 +58,9 @@ export async function sweep (deps: SweepDeps): Promise<SweepResult> {
     result.callsRedacted = redacted.length
     for (const [tenantId, count] of countBy(redacted)) await appendAudit(tx, { tenantId, actor: ACTOR, action: 'calls.redact', subject: null, details: { count }, at: now })
   })
-  if (result.recordingsDeleted + result.callsDeleted + result.callsRedacted > 0) deps.log.info(result, 'retention sweep')
+  // A link past its end never plays again; issuing a link prunes its recording's, this the rest.
+  result.linksDeleted = await pruneExpiredLinks(deps.db, null, now)
+  if (result.recordingsDeleted + result.callsDeleted + result.callsRedacted + result.linksDeleted > 0) deps.log.info(result, 'retention sweep')
   return result
 }
 
