@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import createError from '@fastify/error'
 
 /**
@@ -29,7 +30,11 @@ export async function * csvLineChunks (body: AsyncIterable<Buffer | string>, opt
   let total = 0
   let held: Buffer[] = []
   let heldBytes = 0
-  for await (const piece of body) {
+  // A request body is left as it is when a limit stops the reading (not destroyed, as `for await`
+  // on a Readable would do): the server then discards the rest and the client hears the 400/413,
+  // instead of a connection reset in the middle of its upload.
+  const pieces = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body
+  for await (const piece of pieces) {
     const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece
     total += bytes.length
     if (total > opts.maxBytes) throw new CsvTooLarge(tooLargeMessage(opts.maxBytes))
