@@ -8,6 +8,22 @@ export const NotFound = createError<[string]>('CG_NOT_FOUND', '%s not found', 40
 export const BadRequest = createError<[string]>('CG_BAD_REQUEST', '%s', 400)
 export const PayloadTooLarge = createError<[string]>('CG_PAYLOAD_TOO_LARGE', '%s', 413)
 export const Conflict = createError<[string]>('CG_CONFLICT', '%s', 409)
+export const UnsupportedMediaType = createError<[string]>('CG_UNSUPPORTED_MEDIA_TYPE', '%s', 415)
+export const Gone = createError<[string]>('CG_GONE', '%s', 410)
+export const Locked = createError<[string]>('CG_LOCKED', '%s', 423)
+/** RFC 9110 §15.5.17: the thrower sets `Content-Range: bytes *\/<length>` on the reply first. */
+export const RangeNotSatisfiable = createError<[string]>('CG_RANGE_NOT_SATISFIABLE', '%s', 416)
+/**
+ * Twilio's REST API refused or failed. The message is written here and names no upstream detail,
+ * so the error handler shows it (see isShownServerError); Twilio's own error travels as `cause`
+ * to the log: `throw new TwilioApiFailed('…', { cause: err })`.
+ */
+export const TwilioApiFailed = createError<[string, { cause: unknown }?]>('CG_TWILIO_API', '%s', 502)
+
+/** The 5xx errors whose message the error handler may answer with; every other 5xx is hidden. */
+export function isShownServerError (error: unknown): boolean {
+  return error instanceof TwilioApiFailed
+}
 /** A flow definition that breaks rules; `problems` lists every one (JSON-pointer path + message). */
 export class InvalidFlow extends Error {
   readonly statusCode = 400
@@ -27,6 +43,10 @@ export class NotCallable extends Error {
 }
 
 export const BadTwilioSignature = createError('CG_TWILIO_SIGNATURE', 'Missing or invalid X-Twilio-Signature', 403)
+/** The process is overloaded (event loop lagging, database not answering): answered at once, with Retry-After. */
+export const Overloaded = createError('CG_OVERLOADED', 'The server is overloaded; retry later', 503)
+/** The overload guard's last database check failed: the voice webhooks answer the fallback without trying it. */
+export const DatabaseUnavailable = createError('CG_DATABASE_UNAVAILABLE', 'The database did not answer its last health check', 503)
 
 export const ErrorReplySchema = Type.Object({
   statusCode: Type.Integer(),
@@ -44,3 +64,6 @@ export const errorReplies = {
   404: Type.Ref('ErrorReply'),
   409: Type.Ref('ErrorReply')
 }
+
+/** Routes that call Twilio's REST API add this beside errorReplies. */
+export const upstreamErrorReplies = { 502: Type.Ref('ErrorReply') }

@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { appendAudit } from '../audit/append.js'
+import { Conflict, Forbidden, Gone, Locked, RangeNotSatisfiable } from '../errors.js'
 import { findRecording } from '../db/recordings.js'
 import { parseLink } from '../recording/link-token.js'
 import { admitLink } from '../recording/links.js'
@@ -9,8 +10,7 @@ import { playback } from '../recording/playback.js'
 import { parseRange, WAV_HEADER_BYTES } from '../recording/wav.js'
 
 const Problem = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
-const problem = (statusCode: number, error: string, message: string) => ({ statusCode, error, message })
-const STATUS_ERROR = { 403: 'Forbidden', 410: 'Gone', 423: 'Locked' } as const
+const LINK_REFUSAL = { 403: Forbidden, 410: Gone, 423: Locked } as const
 
 /**
  * Requests one client may make to /recordings/:id a minute: room for a player's ranges and seeks,
@@ -47,11 +47,11 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         200: { description: 'the whole recording', content: { 'audio/wav': { schema: Type.String({ format: 'binary' }) } } },
         206: { description: 'a byte range', content: { 'audio/wav': { schema: Type.String({ format: 'binary' }) } } },
-        403: Problem,
-        409: Problem,
-        410: Problem,
-        416: Problem,
-        423: Problem,
+        403: Type.Ref('ErrorReply'),
+        409: Type.Ref('ErrorReply'),
+        410: Type.Ref('ErrorReply'),
+        416: Type.Ref('ErrorReply'),
+        423: Type.Ref('ErrorReply'),
         429: Problem
       }
     }
@@ -63,17 +63,19 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       : { ok: false as const, status: 403 as const, reason: parsed.reason, message: `link refused: ${parsed.reason}` }
     if (!check.ok) {
       request.log.warn({ recordingId: request.params.id, reason: check.reason }, 'recording link refused')
-      return reply.code(check.status).send(problem(check.status, STATUS_ERROR[check.status], check.message))
+      throw new LINK_REFUSAL[check.status](check.message)
     }
     const row = await findRecording(app.database.db, request.params.id)
     // The token is genuine, so the recording existed: missing now means erased.
-    if (row === null || row.deletedAt !== null) return reply.code(410).send(problem(410, 'Gone', 'the recording was deleted'))
-    if (row.status !== 'stored' || row.plainBytes === null) return reply.code(409).send(problem(409, 'Conflict', `the recording is ${row.status}`))
+    if (row === null || row.deletedAt !== null) throw new Gone('the recording was deleted')
+    if (row.status !== 'stored' || row.plainBytes === null) throw new Conflict(`the recording is ${row.status}`)
     const size = WAV_HEADER_BYTES + row.plainBytes
     const etag = `"${row.sha256!.slice(0, 32)}"`
     const range = parseRange(request.headers.range, size)
     if (range === 'unsatisfiable') {
-      return reply.code(416).header('content-range', `bytes */${size}`).send(problem(416, 'Range Not Satisfiable', `the recording has ${size} bytes`))
+      // The error handler keeps headers already set (it drops only content-type and -length).
+      reply.header('content-range', `bytes */${size}`)
+      throw new RangeNotSatisfiable(`the recording has ${size} bytes`)
     }
     const slice = range ?? { start: 0, end: size - 1 }
     await app.database.db.transaction((tx) => appendAudit(tx, {

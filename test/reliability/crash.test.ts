@@ -59,7 +59,8 @@ t.test('kill -9 mid-call: after a restart the recording is stored, truncated, at
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env, stdio: ['ignore', 'ignore', 'pipe'] })
     children.push(child)
     child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString() })
-    for (let i = 0; i < 300 && child.exitCode === null; i++) {
+    // Up to 60 s: on a loaded 2-core machine a start has taken more than 30 s.
+    for (let i = 0; i < 600 && child.exitCode === null; i++) {
       if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return child
       await sleep(100)
     }

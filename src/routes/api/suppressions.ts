@@ -6,7 +6,7 @@ import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { addSuppression, removeSuppressions, suppressionsOf, tidyAfterImport, type SuppressionSource } from '../../db/suppressions.js'
 import { tenantExists } from '../../db/users.js'
-import { BadRequest, errorReplies, Forbidden, NotFound } from '../../errors.js'
+import { BadRequest, errorReplies, Forbidden, NotFound, UnsupportedMediaType } from '../../errors.js'
 import { normalizeNumber } from '../../privacy/phone.js'
 import { hashNumber } from '../../privacy/number-hash.js'
 import { ImportStopped, importSuppressions } from '../../suppression/import.js'
@@ -114,9 +114,9 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object({ source: Type.Union([Type.Literal('import'), Type.Literal('registry')], { default: 'import' }), country: Type.Optional(Country), tenantId: Type.Optional(TenantId) }),
       response: { 200: Type.Object({ lines: Type.Integer(), added: Type.Integer(), alreadyPresent: Type.Integer(), invalid: Type.Integer(), invalidLines: Type.Array(Type.Integer()) }), ...errorReplies, 413: Type.Ref('ErrorReply'), 415: Type.Ref('ErrorReply') }
     }
-  }, async (request, reply) => {
+  }, async (request) => {
     requireRole(request.principal, 'ops', 'controller')
-    if (!(request.headers['content-type'] ?? '').startsWith('text/csv')) return reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'send the list as text/csv' })
+    if (!(request.headers['content-type'] ?? '').startsWith('text/csv')) throw new UnsupportedMediaType('send the list as text/csv')
     const tenantId = writeTenant(request.principal, request.query.tenantId, 'querystring/tenantId')
     const at = app.clock.now()
     const source = request.query.source ?? 'import'

@@ -1,0 +1,36 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface FakeTwilioApi {
+  /** For TWILIO_API_URL / createTwilioCalls' twilioApiUrl. */
+  url: string
+  /** Every request received: its path and its form body. */
+  requests: Array<{ path: string, form: URLSearchParams }>
+  /** The next request is answered with Twilio's error document (HTTP 400, code 21211). */
+  failNext (): void
+}
+
+/** Twilio's REST API as far as callgate uses it (Calls.json, Streams.json), on 127.0.0.1. */
+export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }): Promise<FakeTwilioApi> {
+  const requests: FakeTwilioApi['requests'] = []
+  let failing = false
+  let sid = 0
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      requests.push({ path: req.url ?? '', form: new URLSearchParams(body) })
+      res.setHeader('content-type', 'application/json')
+      if (failing) {
+        failing = false
+        res.writeHead(400).end(JSON.stringify({ code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 }))
+        return
+      }
+      const made = (++sid).toString(16).padStart(32, '0')
+      res.writeHead(201).end(JSON.stringify(req.url?.includes('/Streams') ? { sid: 'MZ' + made, status: 'in-progress' } : { sid: 'CA' + made, status: 'queued' }))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, failNext: () => { failing = true } }
+}
