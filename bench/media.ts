@@ -22,7 +22,6 @@ import { Worker } from 'node:worker_threads'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { systemClock } from '../src/clock.js'
 import { decryptStream } from '../src/crypto/envelope.js'
 import { createKeyring } from '../src/crypto/keyring.js'
@@ -294,14 +293,13 @@ async function run (n: number): Promise<Result> {
 async function decryptsIntact (dir: string, db: Db, row: typeof recordings.$inferSelect): Promise<boolean> {
   // The store exactly as the server ran it, with the credentials it generated into DATA_DIR.
   const store = await openObjectStore({ endpoint: null, bucket: row.bucket, region: 'us-east-1', forcePathStyle: true, sseKmsKeyId: null }, dir)
-  const { client } = store
   try {
-    const object = await client.send(new GetObjectCommand({ Bucket: row.bucket, Key: row.key }))
+    const body = await store.get(row)
     const installation = await createKeyring({ kms: { keyId: null, endpoint: null, region: 'us-east-1' }, dataDir: dir })
     const tenantKeys = createTenantKeys({ db, installation, kmsKeyring: () => { throw new Error('no KMS in the bench') }, clock: systemClock })
     const { keyring } = await tenantKeys.forTenant(row.tenantId)
     const hash = createHash('sha256')
-    await pipeline(object.Body as NodeJS.ReadableStream, decryptStream(keyring, { tenantId: row.tenantId, callSid: row.callSid, recordingId: row.id }), hash)
+    await pipeline(body, decryptStream(keyring, { tenantId: row.tenantId, callSid: row.callSid, recordingId: row.id }), hash)
     return hash.digest('hex') === expectedSha
   } finally {
     await store.close()

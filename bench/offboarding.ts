@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
-import { Upload } from '@aws-sdk/lib-storage'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { encryptStream } from '../src/crypto/envelope.js'
@@ -52,7 +51,7 @@ for (let i = 0; i < N; i++) {
   const key = `${tenantId}/bench/${id}.cgrec`
   const [call] = await app.database.db.insert(calls).values({ tenantId, callSid, direction: 'inbound', remoteHash: `h${i}`, localNumber: '+442079460018', status: 'completed', state: {}, startedAt: now }).returning({ id: calls.id })
   const body = audio(i).pipe(encryptStream(keyring, { tenantId, callSid, recordingId: id })).pipe(new PassThrough())
-  await new Upload({ client: app.objectStore.client, params: { Bucket: app.objectStore.bucket, Key: key, Body: body } }).done()
+  await app.objectStore.put({ bucket: app.objectStore.bucket, key }, body, { retentionDays: 90, sseKmsKeyId: null })
   await app.database.db.insert(recordings).values({ id, tenantId, callId: call!.id, callSid, bucket: app.objectStore.bucket, key, contentType: 'audio/x-mulaw;rate=8000;channels=2', channels: 2, plainBytes, durationMs: SECONDS * 1000, sha256: 'x'.repeat(64), keyId, status: 'stored', createdAt: now })
 }
 const audioBytes = N * plainBytes

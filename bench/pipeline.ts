@@ -5,17 +5,16 @@
 // object is then read back, decrypted and checked against the sha256 of the audio fed in.
 // Run by hand: `npx tsx bench/pipeline.ts [minutes=60]`.
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node'
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { decryptStream } from '../src/crypto/envelope.js'
 import { TENANT_KEY_NAMESPACE } from '../src/crypto/tenant-keys.js'
 import { LiveRecording } from '../src/recording/live-recording.js'
 import { openObjectStore } from '../src/storage/object-store.js'
-import { uploadFile } from '../src/storage/upload-file.js'
 
 const MINUTES = Number(process.argv[2] ?? 60)
 const SLOTS = MINUTES * 60 * 50
@@ -31,7 +30,6 @@ const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssNow()) }, 50)
 const bucket = 'recordings'
 // The embedded store exactly as the server starts it (signed requests only, over dir/s3).
 const store = await openObjectStore({ endpoint: null, bucket, region: 'us-east-1', forcePathStyle: true, sseKmsKeyId: null }, dir)
-const { client } = store
 
 // A tenant key as src/crypto/tenant-keys.ts makes one: 256 bits, raw AES-GCM keyring in the tenant namespace.
 const tenantId = '00000000-0000-4000-8000-000000000001'
@@ -69,15 +67,16 @@ for (let slot = 0; slot < SLOTS; slot++) {
 const finished = await live.finish()
 const t1 = performance.now()
 const key = `${tenantId}/bench/${context.recordingId}.cgrec`
-await uploadFile({ client }, { bucket, key, file: finished.file, sseKmsKeyId: null })
+await store.put({ bucket, key }, createReadStream(finished.file, { highWaterMark: 1024 * 1024 }), { retentionDays: 90, sseKmsKeyId: null })
 const t2 = performance.now()
 clearInterval(sampler)
 peakRss = Math.max(peakRss, rssNow())
 
-const stored = (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength ?? 0
-const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+// The object is the spool file's bytes, as uploaded.
+const stored = (await stat(finished.file)).size
+const object = await store.get({ bucket, key })
 const back = createHash('sha256')
-await pipeline(object.Body as NodeJS.ReadableStream, decryptStream(keyring, context), back)
+await pipeline(object, decryptStream(keyring, context), back)
 const expectedSha = expected.digest('hex')
 const intact = back.digest('hex') === expectedSha && finished.sha256 === expectedSha
 

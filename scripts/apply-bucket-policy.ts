@@ -6,11 +6,11 @@ import { loadConfig } from '../src/config.js'
 import { openDatabase } from '../src/db/client.js'
 import { retentionWindowsInUse } from '../src/db/campaigns.js'
 import { applyBucketPolicy } from '../src/storage/bucket-policy.js'
-import { openObjectStore } from '../src/storage/object-store.js'
+import { connectS3 } from '../src/storage/object-store.js'
 
 const config = loadConfig(process.env)
 const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, 'pglite') })
-const store = await openObjectStore(config.s3, config.dataDir)
+const store = await connectS3(config.s3, config.dataDir)
 try {
   const windows = await retentionWindowsInUse(database.db)
   const report = await applyBucketPolicy(store, windows, config.s3.sseKmsKeyId)

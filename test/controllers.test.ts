@@ -5,6 +5,7 @@ import * as schema from '../src/db/schema.js'
 import { hashNumber } from '../src/privacy/number-hash.js'
 import { admin, bearer, signedTwilio } from './helper.js'
 import { consentingCall, NUMBER, recordCall, setup, wav } from './media-helpers.js'
+import { s3Of } from './storage-helpers.js'
 
 const CALLER = '+447700900123'
 
@@ -120,7 +121,7 @@ t.test('controllers: links, audit, data-subject requests', async (t) => {
     t.equal(erasure.statusCode, 201)
     t.match(erasure.json().result, { callsDeleted: 4, recordingsDeleted: 1, recordingsHeld: [], suppressionKept: true })
     t.equal((await app.inject({ method: 'GET', url: pathOf(fresh) })).statusCode, 410, 'the link now answers 410')
-    const listed = await app.objectStore.client.send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: tenantId }))
+    const listed = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: tenantId }))
     t.notOk((listed.Contents ?? []).some((o) => o.Key!.includes(first.recordingId)), 'the object is gone from the bucket')
 
     const hash = hashNumber(app.config.numberHashKey, CALLER)

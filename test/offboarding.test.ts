@@ -17,6 +17,7 @@ import { TENANT_TABLES } from '../src/offboarding/tenant-tables.js'
 import { admin, bearer, signedTwilio } from './helper.js'
 import { fakeKms } from './fake-kms.js'
 import { consentingCall, NUMBER, recordCall, setup, wav } from './media-helpers.js'
+import { s3Of } from './storage-helpers.js'
 
 async function untar (archive: Readable): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>()
@@ -47,7 +48,7 @@ async function rowsOf (app: App, tenantId: string): Promise<Record<string, numbe
 }
 
 async function objectsUnder (app: App, prefix: string): Promise<number> {
-  const listed = await app.objectStore.client.send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: prefix }))
+  const listed = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: prefix }))
   return listed.KeyCount ?? 0
 }
 
@@ -75,7 +76,7 @@ t.test('offboarding: hand-over export, then nothing of the tenant left, and its 
 
   const [row] = await app.database.db.select().from(schema.recordings).where(eq(schema.recordings.id, first.recordingId))
   t.match(row!.keyId, new RegExp(`^tenant:${tenantId}/local:local-1$`), 'recordings are wrapped by the tenant key')
-  const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const object = await s3Of(app).send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
   const savedCopy = Buffer.from(await object.Body!.transformToByteArray())
   const context = { tenantId, callSid: first.callSid, recordingId: first.recordingId }
   const decrypted = await buffer(Readable.from([savedCopy]).pipe(decryptStream((await app.tenantKeys.forTenant(tenantId)).keyring, context)))

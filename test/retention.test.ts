@@ -6,6 +6,7 @@ import { applyBucketPolicy } from '../src/storage/bucket-policy.js'
 import { lifecycleConfiguration } from '../src/storage/lifecycle.js'
 import { bearer, admin, signedTwilio } from './helper.js'
 import { consentingCall, NUMBER, recordCall, setup } from './media-helpers.js'
+import { s3Of } from './storage-helpers.js'
 
 const DAY = 86_400_000
 
@@ -53,7 +54,7 @@ t.test('retention windows, legal hold and redaction, enforced by the sweeper', a
   const expired = (await app.database.db.select().from(recordings).where(eq(recordings.id, expiring.recordingId)))[0]!
   t.equal(expired.status, 'deleted')
   t.equal(expired.deletedAt!.getTime(), start + 31 * DAY, 'marked with the time')
-  const listed = await app.objectStore.client.send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket }))
+  const listed = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket }))
   const keys = (listed.Contents ?? []).map((o) => o.Key)
   t.notOk(keys.includes(expired.key), 'its object is gone')
   const held = (await app.database.db.select().from(recordings).where(eq(recordings.id, kept.recordingId)))[0]!
@@ -79,7 +80,7 @@ t.test('the bucket lifecycle document', async (t) => {
   }
   t.same(lifecycleConfiguration([90, 30, 60, 30, 0]), expected, 'one expiration per window, sorted, no duplicates')
   const { app } = await setup(t)
-  const report = await applyBucketPolicy(app.objectStore, [30, 60, 90], null)
+  const report = await applyBucketPolicy({ client: s3Of(app), bucket: app.objectStore.bucket }, [30, 60, 90], null)
   t.equal(report.lifecycle, 'unsupported', 'the embedded store says so instead of pretending')
   t.same(report.document, expected)
 })
@@ -98,6 +99,6 @@ t.test('a changed window applies to later recordings, or to all with the flag', 
   t.equal(res.statusCode, 200)
   t.equal(await retainUntil(), stored + 7 * DAY, 're-computed with the flag')
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.id, rec.recordingId))
-  const tags = await app.objectStore.client.send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const tags = await s3Of(app).send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
   t.same(tags.TagSet, [{ Key: 'retention-days', Value: '7' }], 'and the object re-tagged for the lifecycle rule')
 })

@@ -34,10 +34,44 @@ export async function updateRecording (db: Executor, id: string, patch: Partial<
   await db.update(recordings).set(patch).where(eq(recordings.id, id))
 }
 
-/** Locks a spooled recording for upload; another process already uploading it is skipped. */
-export async function lockSpooled (tx: Executor, id: string): Promise<RecordingRow | null> {
-  const rows = await tx.select().from(recordings).where(and(eq(recordings.id, id), eq(recordings.status, 'spooled'))).for('update', { skipLocked: true })
+/**
+ * Claims a spooled recording for upload until `until`: one short statement, so no transaction
+ * (and no connection) is held while the file goes to S3. Another claimer's lease still running is
+ * skipped (SKIP LOCKED covers the instant of another claim); one past its time is taken over.
+ */
+export async function claimUpload (db: Executor, id: string, owner: string, now: Date, until: Date): Promise<RecordingRow | null> {
+  const rows = await db.update(recordings).set({ uploadLeaseOwner: owner, uploadLeaseUntil: until })
+    .where(eq(recordings.id, sql`(select id from recordings where id = ${id} and status = 'spooled'
+      and (upload_lease_until is null or upload_lease_until < ${now.toISOString()}::timestamptz) for update skip locked)`))
+    .returning()
   return rows[0] ?? null
+}
+
+/** Extends our lease while a long upload runs; false: it is no longer ours (taken over, or the row went). */
+export async function renewUpload (db: Executor, id: string, owner: string, until: Date): Promise<boolean> {
+  const rows = await db.update(recordings).set({ uploadLeaseUntil: until })
+    .where(and(eq(recordings.id, id), eq(recordings.status, 'spooled'), eq(recordings.uploadLeaseOwner, owner)))
+    .returning({ id: recordings.id })
+  return rows.length > 0
+}
+
+/**
+ * The outcome of an upload, if the lease is still ours: 'stored' (this call marked it), 'gone'
+ * (the row was erased or deleted meanwhile), or 'lost' (another claimer holds it now, or it is no longer spooled).
+ */
+export async function commitUpload (tx: Executor, id: string, owner: string, retainUntil: Date): Promise<'stored' | 'gone' | 'lost'> {
+  const rows = await tx.update(recordings).set({ status: 'stored', retainUntil, uploadLeaseOwner: null, uploadLeaseUntil: null })
+    .where(and(eq(recordings.id, id), eq(recordings.status, 'spooled'), eq(recordings.uploadLeaseOwner, owner)))
+    .returning({ id: recordings.id })
+  if (rows.length > 0) return 'stored'
+  const row = await findRecording(tx, id)
+  return row === null || row.deletedAt !== null ? 'gone' : 'lost'
+}
+
+/** A failed upload gives its lease back, so the next retry (in any process) need not wait it out. */
+export async function releaseUpload (db: Executor, id: string, owner: string): Promise<void> {
+  await db.update(recordings).set({ uploadLeaseOwner: null, uploadLeaseUntil: null })
+    .where(and(eq(recordings.id, id), eq(recordings.uploadLeaseOwner, owner)))
 }
 
 export async function findRecording (db: Executor, id: string): Promise<RecordingRow | null> {

@@ -239,8 +239,26 @@ export const recordings = pgTable('recordings', {
   // Recovered from the spool after its process died mid-call: durationMs is what was saved.
   truncated: boolean('truncated').notNull().default(false),
   createdAt: createdAt(),
-  deletedAt: timestamp('deleted_at', { withTimezone: true })
+  deletedAt: timestamp('deleted_at', { withTimezone: true }),
+  // A spooled recording's upload is claimed by a lease, not a row lock held through the transfer:
+  // no transaction spans the S3 upload. A lease past its time (its process died) can be taken over.
+  uploadLeaseOwner: text('upload_lease_owner'),
+  uploadLeaseUntil: timestamp('upload_lease_until', { withTimezone: true })
 }, (t) => [index('recordings_tenant_idx').on(t.tenantId), index('recordings_call_sid_idx').on(t.callSid)])
+
+// Objects to delete once the transaction that gave them up has committed (an erasure, a
+// retention sweep, a recording whose row went while it was uploading). A row here names no one:
+// a bucket and a key. It goes when every version of the object has been deleted, so a failure
+// (S3 unreachable) is finished by the next sweep or erasure.
+export const objectDeletions = pgTable('object_deletions', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  bucket: text('bucket').notNull(),
+  key: text('key').notNull(),
+  reason: text('reason').notNull(),
+  requestedAt: timestamp('requested_at', { withTimezone: true }).notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  lastError: text('last_error')
+})
 
 // Every signed link issued for a recording; its token names the row. The row is where a link is
 // revoked and locked after wrong PINs, so every process sees it at once and a restart forgets

@@ -1,11 +1,11 @@
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
+import { queueObjectDeletions } from '../db/object-deletions.js'
 import { deleteRecordingRow } from '../db/recordings.js'
 import { eraseCalls, forgetRequests, rectifyAttributes, subjectData } from '../db/subject-data.js'
 import { DEFAULT_LINK_SECONDS } from '../recording/link-token.js'
 import { issueLink } from '../recording/links.js'
-import { deleteAllVersions } from '../storage/delete-object.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { toCsv } from './csv.js'
 
@@ -67,25 +67,25 @@ export async function accessExport (deps: DsrDeps, tx: Tx, number: string, data:
 }
 
 /**
- * Erases what is held about the number: recordings (every object version, and rows), calls,
- * their events and consent evidence. Kept: a suppression (the objection must go on being
- * honoured), a restriction in force, and recordings under legal hold (reported, with their calls).
+ * Erases what is held about the number: recordings (rows now, every object version once `tx`
+ * commits), calls, their events and consent evidence. Kept: a suppression (the objection must go
+ * on being honoured), a restriction in force, and recordings under legal hold (reported, with
+ * their calls). No S3 request is made here: the objects are queued in `tx`, and deleted after it
+ * commits (recorder.discardErased, then the sweeper for whatever S3 did not take).
  */
 export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash: string, data: Subject) {
   const held = data.recordings.filter((r) => r.legalHold && r.deletedAt === null)
   const live = data.recordings.filter((r) => r.status === 'recording')
   const keepCalls = new Set([...held, ...live].map((r) => r.callId))
-  let objectVersions = 0
+  const objects: Array<{ bucket: string, key: string }> = []
   for (const rec of data.recordings) {
     if (keepCalls.has(rec.callId)) continue
-    // The row first. An upload in progress holds it (FOR UPDATE) until its object is in the
-    // bucket, so this waits for it; deleting the objects after that leaves nothing behind,
-    // whereas a spooled recording read as not yet uploaded used to keep the object it got.
     await deleteRecordingRow(tx, rec.id)
-    if (rec.deletedAt !== null) continue
-    const deleted = await deleteAllVersions(deps.store, rec.bucket, rec.key)
-    if (rec.status === 'stored') objectVersions += deleted
+    // A spooled recording may be uploading right now (its lease holds no lock): its object is
+    // queued too, and the upload, finding its row gone when it commits, deletes what it wrote.
+    if (rec.deletedAt === null) objects.push({ bucket: rec.bucket, key: rec.key })
   }
+  await queueObjectDeletions(tx, objects, 'erasure', deps.clock.now())
   const erased = data.calls.filter((c) => !keepCalls.has(c.id))
   await eraseCalls(tx, erased.map((c) => c.id), erased.map((c) => c.callSid))
   await forgetRequests(tx, tenantId, numberHash, 'erased')
@@ -95,7 +95,7 @@ export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash
     eventsDeleted: data.events.filter((e) => erasedIds.has(e.callId)).length,
     consentsDeleted: data.consents.filter((c) => erasedIds.has(c.callId)).length,
     recordingsDeleted: data.recordings.length - data.recordings.filter((r) => keepCalls.has(r.callId)).length,
-    objectVersionsDeleted: objectVersions,
+    objectsQueuedForDeletion: objects.length,
     recordingsHeld: held.map((r) => r.id),
     recordingsInProgress: live.map((r) => r.id),
     suppressionKept: data.suppressions.length > 0

@@ -4,7 +4,6 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, type Readable, type Writable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
-import { NoSuchKey } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
 import { pack as tarPack, type Header, type Pack } from 'tar-stream'
 import type { Clock } from '../clock.js'
@@ -13,7 +12,7 @@ import type { Executor } from '../db/executor.js'
 import { tenants } from '../db/schema.js'
 import { playback } from '../recording/playback.js'
 import { WAV_HEADER_BYTES } from '../recording/wav.js'
-import type { ObjectStore } from '../storage/object-store.js'
+import { ObjectMissing, type ObjectStore } from '../storage/object-store.js'
 import { TENANT_TABLES, tenantRows } from './tenant-tables.js'
 
 export interface ExportDeps {
@@ -124,7 +123,7 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
         // the rest of the tenant's data is still handed over, and the manifest says what is
         // missing. Any other failure (S3 unreachable, access denied) may be passing: the export
         // fails, and so nothing is erased.
-        if (!isMissingObject(err)) throw err
+        if (!(err instanceof ObjectMissing)) throw err
         notExported.push({ id: r.id, callSid: r.callSid, reason: 'object missing' })
         missing.push(r.id)
         continue
@@ -147,15 +146,6 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
   } finally {
     await rm(work, { recursive: true, force: true })
   }
-}
-
-/**
- * S3's answer for a key the bucket does not hold (or whose latest version is a delete marker).
- * Not any 404: NoSuchBucket (a misconfigured bucket) must fail the export, or offboarding would
- * go on to erase what it never handed over.
- */
-function isMissingObject (err: unknown): boolean {
-  return err instanceof NoSuchKey || (err as { name?: unknown } | null)?.name === 'NoSuchKey'
 }
 
 function json (value: unknown): Buffer {

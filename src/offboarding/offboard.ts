@@ -15,7 +15,6 @@ import {
 } from '../db/offboardings.js'
 import { tenants } from '../db/schema.js'
 import { BadRequest, Conflict, NotFound } from '../errors.js'
-import { deletePrefix } from '../storage/delete-object.js'
 import { exportTenant, type ExportDeps } from './export.js'
 import { countRows, deleteRows, TENANT_TABLES } from './tenant-tables.js'
 
@@ -116,7 +115,10 @@ export async function offboardTenant (deps: OffboardDeps, tenantId: string, acto
 
 /**
  * Steps 4 and 5, each committed as done when it succeeds, so a re-run does only what is left.
- * The record stays locked while a step runs: another instance finishing the same tenant skips it.
+ * The S3 and KMS requests run outside any transaction (a lock held through them would hold a
+ * connection, PGlite's only one, for as long as S3 takes): two instances finishing the same
+ * tenant at once may both send them, which is harmless (deleting twice; KMS refuses a second
+ * schedule, and that instance retries later to find the step done).
  */
 export async function finish (deps: OffboardDeps, row: OffboardingRow): Promise<OffboardingRow> {
   if (row.completedAt !== null) return row
@@ -125,23 +127,30 @@ export async function finish (deps: OffboardDeps, row: OffboardingRow): Promise<
     const locked = await lockOffboarding(tx, tenantId)
     if (locked !== null && locked.completedAt === null) await work(tx, locked)
   })
-  await step(async (tx, locked) => {
-    if (locked.objectsDeleted !== null) return
-    const objectsDeleted = await deletePrefix(deps.store, deps.store.bucket, `${tenantId}/`)
-    await updateOffboarding(tx, tenantId, { objectsDeleted })
-    deps.log.info({ tenantId, objectsDeleted }, 'tenant objects deleted')
-  })
-  await step(async (tx, locked) => {
-    if (locked.kmsKeyId === null || locked.kmsDeletionDate !== null) return
-    const client = kmsClientFor(deps.kms, locked.kmsKeyId)
+  const current = await findOffboarding(deps.db, tenantId)
+  if (current !== null && current.completedAt === null && current.objectsDeleted === null) {
+    const objectsDeleted = await deps.store.deleteAllUnderPrefix(deps.store.bucket, `${tenantId}/`)
+    await step(async (tx, locked) => {
+      if (locked.objectsDeleted !== null) return
+      await updateOffboarding(tx, tenantId, { objectsDeleted })
+      deps.log.info({ tenantId, objectsDeleted }, 'tenant objects deleted')
+    })
+  }
+  if (current !== null && current.completedAt === null && current.kmsKeyId !== null && current.kmsDeletionDate === null) {
+    const kmsKeyId = current.kmsKeyId
+    const client = kmsClientFor(deps.kms, kmsKeyId)
+    let deletionDate: Date | undefined
     try {
-      const out = await client.send(new ScheduleKeyDeletionCommand({ KeyId: locked.kmsKeyId, PendingWindowInDays: KMS_PENDING_DAYS }))
-      await updateOffboarding(tx, tenantId, { kmsDeletionDate: out.DeletionDate ?? deps.clock.now() })
-      deps.log.info({ tenantId, kmsKeyId: locked.kmsKeyId, deletionDate: out.DeletionDate }, 'tenant KMS key scheduled for deletion')
+      deletionDate = (await client.send(new ScheduleKeyDeletionCommand({ KeyId: kmsKeyId, PendingWindowInDays: KMS_PENDING_DAYS }))).DeletionDate
     } finally {
       client.destroy()
     }
-  })
+    await step(async (tx, locked) => {
+      if (locked.kmsDeletionDate !== null) return
+      await updateOffboarding(tx, tenantId, { kmsDeletionDate: deletionDate ?? deps.clock.now() })
+      deps.log.info({ tenantId, kmsKeyId, deletionDate }, 'tenant KMS key scheduled for deletion')
+    })
+  }
   await step(async (tx, locked) => {
     if (locked.objectsDeleted !== null && (locked.kmsKeyId === null || locked.kmsDeletionDate !== null)) {
       await updateOffboarding(tx, tenantId, { completedAt: deps.clock.now() })

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream'
 import { Readable as ReadableStream } from 'node:stream'
-import { GetObjectCommand } from '@aws-sdk/client-s3'
 import type { KeyringNode } from '@aws-crypto/client-node'
 import { decryptStream } from '../crypto/envelope.js'
 import type { ObjectStore } from '../storage/object-store.js'
@@ -22,9 +21,8 @@ export interface PlayableRecording {
  * it stops reading S3 once the range is served. Plaintext only ever exists in memory, a chunk
  * at a time.
  */
-export async function playback (store: ObjectStore, keyring: KeyringNode, rec: PlayableRecording, range: ByteRange): Promise<Readable> {
-  const object = await store.client.send(new GetObjectCommand({ Bucket: rec.bucket, Key: rec.key }))
-  const body = object.Body as Readable
+export async function playback (store: Pick<ObjectStore, 'get'>, keyring: KeyringNode, rec: PlayableRecording, range: ByteRange): Promise<Readable> {
+  const body = await store.get(rec)
   const decrypt = decryptStream(keyring, { tenantId: rec.tenantId, callSid: rec.callSid, recordingId: rec.id })
   body.on('error', (err) => decrypt.destroy(err))
   body.pipe(decrypt)

@@ -1,17 +1,20 @@
 import { createHash, randomUUID } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { readdir, stat, unlink } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { basename, join } from 'node:path'
-import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { TenantKeys } from '../crypto/tenant-keys.js'
 import { appendCallEvent } from '../db/calls.js'
 import type { Db } from '../db/client.js'
 import { isRestricted } from '../db/dsr.js'
-import { callForRecording, controlsSince, findRecording, insertRecording, lockSpooled, spendStreamToken, updateRecording } from '../db/recordings.js'
-import { RETENTION_TAG } from '../storage/lifecycle.js'
+import { queueObjectDeletions } from '../db/object-deletions.js'
+import {
+  callForRecording, claimUpload, commitUpload, controlsSince, findRecording, insertRecording, releaseUpload, renewUpload, spendStreamToken, updateRecording
+} from '../db/recordings.js'
 import type { ObjectStore } from '../storage/object-store.js'
-import { uploadFile } from '../storage/upload-file.js'
+import { drainObjectDeletions } from '../storage/pending-deletions.js'
 import { LiveRecording } from './live-recording.js'
 import { findOrphans, recoverOrphan } from './recovery.js'
 
@@ -23,6 +26,8 @@ export interface RecorderDeps {
   log: FastifyBaseLogger
   spoolDir: string
   sseKmsKeyId: string | null
+  /** How long a claim on an upload lasts unless renewed (it is, every third of it, while the upload runs). Default 60 s. */
+  uploadLeaseMs?: number
 }
 
 export interface OpenedRecording {
@@ -39,9 +44,11 @@ export interface OpenedRecording {
 
 const DAY_MS = 86_400_000
 // Uploads run this many at a time per process; the rest wait with their spool files. Each holds
-// up to three 5 MiB parts and a database connection: 1,000 calls ending together must not mean
-// 15 GB of part buffers and 1,000 open transactions.
+// up to three 5 MiB parts: 1,000 calls ending together must not mean 15 GB of part buffers.
 const UPLOADS_AT_ONCE = 4
+// Long enough that a renewal (every third of it) is never late; short enough that a process
+// restarted after dying mid-upload takes its recordings back within a retry or two.
+const UPLOAD_LEASE_MS = 60_000
 // Plaintext format of every stored recording: raw interleaved µ-law, 8 kHz, caller left.
 export const RECORDING_CONTENT_TYPE = 'audio/x-mulaw;rate=8000;channels=2'
 
@@ -49,6 +56,9 @@ export type Recorder = ReturnType<typeof createRecorder>
 
 export function createRecorder (deps: RecorderDeps) {
   const { db, store, clock, log } = deps
+  const leaseMs = deps.uploadLeaseMs ?? UPLOAD_LEASE_MS
+  // Names this recorder's upload leases: a lease is ours only while it carries this.
+  const leaseOwner = `${hostname()}:${process.pid}:${randomUUID()}`
 
   /** Admits a media stream only with an unused token issued for this call at consent. */
   const live = new Map<string, OpenedRecording>()
@@ -148,8 +158,10 @@ export function createRecorder (deps: RecorderDeps) {
   }
 
   /**
-   * Uploads one complete spool file. The row lock (SKIP LOCKED) keeps two retry loops, in any
-   * processes, from uploading the same file twice.
+   * Uploads one complete spool file. A lease on the row (claimed with SKIP LOCKED, renewed while
+   * the upload runs) keeps two uploaders, in this process or another, from taking the same file;
+   * no transaction is open during the transfer, so the database (PGlite's one connection above
+   * all) goes on answering webhooks meanwhile.
    */
   async function uploadSpooled (id: string): Promise<boolean> {
     if (uploading >= UPLOADS_AT_ONCE) await new Promise<void>((resolve) => waitingToUpload.push(resolve))
@@ -166,32 +178,55 @@ export function createRecorder (deps: RecorderDeps) {
 
   async function uploadOne (id: string): Promise<boolean> {
     const file = join(deps.spoolDir, `${id}.enc`)
-    return await db.transaction(async (tx) => {
-      const row = await lockSpooled(tx, id)
-      if (row === null) {
-        // Not locked by another upload but gone: erased or offboarded. The file is personal data
-        // that may no longer be uploaded or kept.
-        if (await findRecording(tx, id) === null) await discard(id)
-        return false
-      }
-      try {
-        const size = (await stat(file)).size
-        await uploadFile(store, { bucket: row.bucket, key: row.key, file, sseKmsKeyId: deps.sseKmsKeyId })
-        const call = await callForRecording(tx, row.callSid)
-        const days = call?.retention?.recordingsDays ?? 0
-        // Tagged after the upload: the lifecycle rule of this retention window expires it in S3 too.
-        await store.client.send(new PutObjectTaggingCommand({ Bucket: row.bucket, Key: row.key, Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: String(days) }] } }))
-        const now = clock.now()
-        await updateRecording(tx, id, { status: 'stored', retainUntil: new Date(now.getTime() + days * DAY_MS) })
-        await appendCallEvent(tx, row.callSid, { node: null, input: null, outcome: 'recording-stored' }, now)
-        log.info({ callSid: row.callSid, recordingId: id, bytes: size }, 'recording stored')
-      } catch (err) {
-        log.error({ err, callSid: row.callSid, recordingId: id }, 'recording upload failed; kept in the spool for retry')
-        return false
-      }
-      await unlink(file).catch(() => {})
-      return true
+    const claimedAt = clock.now()
+    const row = await claimUpload(db, id, leaseOwner, claimedAt, new Date(claimedAt.getTime() + leaseMs))
+    if (row === null) {
+      // Not claimable and gone: erased or offboarded. The file is personal data that may no
+      // longer be uploaded or kept. (Still there: another uploader holds it, or not spooled.)
+      if (await findRecording(db, id) === null) await discard(id)
+      return false
+    }
+    const renewal = setInterval(() => {
+      renewUpload(db, id, leaseOwner, new Date(clock.now().getTime() + leaseMs))
+        .then((ours) => { if (!ours) log.warn({ recordingId: id }, 'upload lease lost while uploading') })
+        .catch((err: unknown) => { log.warn({ err, recordingId: id }, 'could not renew an upload lease') })
+    }, Math.max(1, Math.floor(leaseMs / 3)))
+    renewal.unref()
+    let size: number
+    let days: number
+    try {
+      size = (await stat(file)).size
+      days = (await callForRecording(db, row.callSid))?.retention?.recordingsDays ?? 0
+      await store.put(row, createReadStream(file, { highWaterMark: 1024 * 1024 }), { retentionDays: days, sseKmsKeyId: deps.sseKmsKeyId })
+    } catch (err) {
+      log.error({ err, callSid: row.callSid, recordingId: id }, 'recording upload failed; kept in the spool for retry')
+      await releaseUpload(db, id, leaseOwner).catch(() => {})
+      return false
+    } finally {
+      clearInterval(renewal)
+    }
+    const now = clock.now()
+    const outcome = await db.transaction(async (tx) => {
+      const result = await commitUpload(tx, id, leaseOwner, new Date(now.getTime() + days * DAY_MS))
+      if (result === 'stored') await appendCallEvent(tx, row.callSid, { node: null, input: null, outcome: 'recording-stored' }, now)
+      // Erased while it was uploading: the object just written must not outlive the row.
+      if (result === 'gone') await queueObjectDeletions(tx, [row], 'erased while uploading', now)
+      return result
     })
+    if (outcome === 'lost') {
+      // Another uploader took the lease over (ours ran out): it stores the same bytes under the same key.
+      log.warn({ callSid: row.callSid, recordingId: id }, 'upload finished after its lease was taken over; left to the new holder')
+      return false
+    }
+    if (outcome === 'gone') {
+      await discard(id)
+      await drainObjectDeletions({ db, store, log }).catch((err: unknown) => { log.warn({ err }, 'object deletion failed; the sweeper retries it') })
+      log.info({ recordingId: id }, 'recording erased while uploading; its object deleted')
+      return false
+    }
+    log.info({ callSid: row.callSid, recordingId: id, bytes: size }, 'recording stored')
+    await unlink(file).catch(() => {})
+    return true
   }
 
   async function discard (id: string): Promise<void> {
@@ -204,12 +239,18 @@ export function createRecorder (deps: RecorderDeps) {
   }
 
   /**
-   * After an erasure: deletes the spool files of those recordings whose rows are gone, at once
-   * rather than at the next upload retry. A row still there (kept, or not yet committed) keeps
-   * its file.
+   * After an erasure has committed: deletes the spool files of those recordings whose rows are
+   * gone, at once rather than at the next upload retry (a row still there, kept or not yet
+   * committed, keeps its file), then the objects the erasure queued. An object S3 would not
+   * delete now stays queued for the sweeper (or the next erasure): the erasure itself stands.
    */
   async function discardErased (ids: string[]): Promise<void> {
     for (const id of ids) if (await findRecording(db, id) === null) await discard(id)
+    try {
+      await drainObjectDeletions({ db, store, log })
+    } catch (err) {
+      log.warn({ err }, 'objects of an erasure not yet deleted; the sweeper retries them')
+    }
   }
 
   /**

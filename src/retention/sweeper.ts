@@ -3,13 +3,24 @@ import type { FastifyBaseLogger } from 'fastify'
 import { appendAudit } from '../audit/append.js'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
+import { queueObjectDeletions } from '../db/object-deletions.js'
 import { pruneExpiredLinks } from '../db/recording-links.js'
 import { callEvents, calls, recordings, streamTokens } from '../db/schema.js'
-import { deleteAllVersions } from '../storage/delete-object.js'
 import type { ObjectStore } from '../storage/object-store.js'
+import { drainObjectDeletions } from '../storage/pending-deletions.js'
 
-export interface SweepDeps { db: Db, store: ObjectStore, clock: Clock, log: FastifyBaseLogger }
-export interface SweepResult { recordingsDeleted: number, callsDeleted: number, callsRedacted: number, linksDeleted: number, offboardingsFinished?: number }
+export interface SweepDeps { db: Db, store: Pick<ObjectStore, 'deleteAllVersions'>, clock: Clock, log: FastifyBaseLogger }
+export interface SweepResult {
+  recordingsDeleted: number
+  callsDeleted: number
+  callsRedacted: number
+  linksDeleted: number
+  /** Objects deleted from the bucket (this sweep's expired recordings, and deletions left over from earlier runs and erasures). */
+  objectsDeleted: number
+  /** Deletions S3 did not take this time; the next sweep retries them. */
+  objectDeletionsPending: number
+  offboardingsFinished?: number
+}
 
 const ACTOR = 'system:retention'
 const BATCH = 50
@@ -18,21 +29,23 @@ const BATCH = 50
  * Enforces each campaign's retention windows: recordings past retainUntil (unless on legal
  * hold), call logs past callLogDays, personal data in call logs past redactAfterDays. Rows are
  * claimed with FOR UPDATE SKIP LOCKED or changed by single statements, so any number of
- * instances can sweep at once and each item is handled once.
+ * instances can sweep at once and each item is handled once. An expired recording's row is
+ * marked deleted and its object queued in the transaction; objects are deleted after it commits,
+ * outside any transaction, and what S3 does not take now the next sweep deletes.
  */
 export async function sweep (deps: SweepDeps): Promise<SweepResult> {
   const now = deps.clock.now()
-  const result: SweepResult = { recordingsDeleted: 0, callsDeleted: 0, callsRedacted: 0, linksDeleted: 0 }
+  const result: SweepResult = { recordingsDeleted: 0, callsDeleted: 0, callsRedacted: 0, linksDeleted: 0, objectsDeleted: 0, objectDeletionsPending: 0 }
   for (;;) {
     const done = await deps.db.transaction(async (tx) => {
       const due = await tx.select().from(recordings)
         .where(and(eq(recordings.status, 'stored'), isNull(recordings.deletedAt), eq(recordings.legalHold, false), lte(recordings.retainUntil, now)))
         .orderBy(asc(recordings.retainUntil)).limit(BATCH).for('update', { skipLocked: true })
       for (const rec of due) {
-        const versions = await deleteAllVersions(deps.store, rec.bucket, rec.key)
         await tx.update(recordings).set({ status: 'deleted', deletedAt: now }).where(eq(recordings.id, rec.id))
-        await appendAudit(tx, { tenantId: rec.tenantId, actor: ACTOR, action: 'recording.expire', subject: `recording:${rec.id}`, details: { versions, retainUntil: rec.retainUntil!.toISOString() }, at: now })
+        await appendAudit(tx, { tenantId: rec.tenantId, actor: ACTOR, action: 'recording.expire', subject: `recording:${rec.id}`, details: { retainUntil: rec.retainUntil!.toISOString() }, at: now })
       }
+      await queueObjectDeletions(tx, due, 'retention', now)
       result.recordingsDeleted += due.length
       return due.length < BATCH
     })
@@ -58,9 +71,12 @@ export async function sweep (deps: SweepDeps): Promise<SweepResult> {
     result.callsRedacted = redacted.length
     for (const [tenantId, count] of countBy(redacted)) await appendAudit(tx, { tenantId, actor: ACTOR, action: 'calls.redact', subject: null, details: { count }, at: now })
   })
+  const drained = await drainObjectDeletions(deps)
+  result.objectsDeleted = drained.objects
+  result.objectDeletionsPending = drained.failed
   // A link past its end never plays again; issuing a link prunes its recording's, this the rest.
   result.linksDeleted = await pruneExpiredLinks(deps.db, null, now)
-  if (result.recordingsDeleted + result.callsDeleted + result.callsRedacted + result.linksDeleted > 0) deps.log.info(result, 'retention sweep')
+  if (result.recordingsDeleted + result.callsDeleted + result.callsRedacted + result.linksDeleted + result.objectsDeleted + result.objectDeletionsPending > 0) deps.log.info(result, 'retention sweep')
   return result
 }
 

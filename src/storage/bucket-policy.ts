@@ -4,7 +4,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { canonicalJson } from '../audit/append.js'
 import { lifecycleConfiguration } from './lifecycle.js'
-import type { ObjectStore } from './object-store.js'
+import type { S3Connection } from './object-store.js'
 
 export type PolicyOutcome = 'unchanged' | 'updated' | 'unsupported'
 
@@ -20,8 +20,12 @@ const unsupported = (err: unknown) => {
   return e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501 || e.$metadata?.httpStatusCode === 405
 }
 
-/** Puts the lifecycle rules and default encryption the bucket should have; idempotent. */
-export async function applyBucketPolicy (store: ObjectStore, retentionDays: number[], sseKmsKeyId: string | null): Promise<PolicyReport> {
+/**
+ * Puts the lifecycle rules and default encryption the bucket should have; idempotent. An
+ * administrator's step (`npm run bucket:apply`), not the runtime's: it speaks S3 directly over a
+ * connection rather than through ObjectStore, whose interface is what the server needs per object.
+ */
+export async function applyBucketPolicy (store: Pick<S3Connection, 'client' | 'bucket'>, retentionDays: number[], sseKmsKeyId: string | null): Promise<PolicyReport> {
   const document = lifecycleConfiguration(retentionDays)
   const report: PolicyReport = { lifecycle: 'unchanged', encryption: 'unchanged', document, changes: [] }
 

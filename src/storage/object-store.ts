@@ -1,14 +1,58 @@
+import type { Readable } from 'node:stream'
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import type { S3Config } from '../config.js'
 import { startEmbeddedS3, type S3Credentials } from './embedded-s3.js'
+import { s3ObjectStore } from './s3-object-store.js'
 
+/** An object by its row's bucket and key: rows keep the bucket they were written to. */
+export interface ObjectRef { bucket: string, key: string }
+
+/** Bytes start..end of an object, both included (HTTP's Range). */
+export interface ObjectRange { start: number, end: number }
+
+export interface PutOptions {
+  /** The retention window (days) written as the object's tag, which the bucket's lifecycle rules follow. */
+  retentionDays: number
+  /** Also ask S3 for SSE-KMS with this key; null: the bucket's default encryption. */
+  sseKmsKeyId: string | null
+}
+
+/**
+ * Everything callgate asks of object storage, and nothing more: no caller sees an S3 client or
+ * sends an S3 command. Its one implementation speaks the S3 protocol (s3-object-store.ts), to AWS
+ * and to the embedded store alike.
+ */
 export interface ObjectStore {
-  client: S3Client
-  bucket: string
-  endpoint: string | null
+  /** The bucket new objects go to. */
+  readonly bucket: string
+  /** null: AWS's own endpoint. */
+  readonly endpoint: string | null
+  /** Streams `body` into the object in parts (a failed upload leaves no object), then tags its retention. */
+  put (ref: ObjectRef, body: Readable, options: PutOptions): Promise<void>
+  /** The object's bytes, streamed; throws ObjectMissing when the bucket does not hold it. */
+  get (ref: ObjectRef, range?: ObjectRange): Promise<Readable>
+  /** Re-tags the retention window (after a campaign's window changed). */
+  tagRetention (ref: ObjectRef, days: number): Promise<void>
+  /** Object Lock legal hold; throws where the bucket has no Object Lock. */
+  legalHold (ref: ObjectRef, on: boolean): Promise<void>
+  /** Deletes every version of the object (none left in a versioned bucket); returns how many went. */
+  deleteAllVersions (ref: ObjectRef): Promise<number>
+  /**
+   * Deletes every version of every object whose key starts with `prefix` (a tenant's whole
+   * folder, objects no row points to included); returns how many versions went.
+   */
+  deleteAllUnderPrefix (bucket: string, prefix: string): Promise<number>
   /** Throws when the bucket cannot be reached. */
   ping (): Promise<void>
   close (): Promise<void>
+}
+
+/** The bucket does not hold the object (or its latest version is a delete marker). */
+export class ObjectMissing extends Error {
+  override name = 'ObjectMissing'
+  constructor (ref: ObjectRef, options?: { cause: unknown }) {
+    super(`no object ${ref.key} in bucket ${ref.bucket}`, options)
+  }
 }
 
 export interface S3ClientOptions {
@@ -45,12 +89,21 @@ export function createS3Client (o: S3ClientOptions): S3Client {
   return client
 }
 
+/** A client for the configured bucket, and the embedded store it runs against when there is one. */
+export interface S3Connection {
+  client: S3Client
+  bucket: string
+  endpoint: string | null
+  close (): Promise<void>
+}
+
 /**
  * Connects to the configured S3 bucket or, when no endpoint is configured, to an S3-protocol
  * store started in-process on 127.0.0.1 over DATA_DIR/s3 (see embedded-s3.ts), so the embedded
- * default speaks the same wire protocol, signatures included, as production.
+ * default speaks the same wire protocol, signatures included, as production. The runtime uses it
+ * only through openObjectStore; `npm run bucket:apply` uses it directly (bucket-policy.ts).
  */
-export async function openObjectStore (s3: S3Config, dataDir: string, onEmbeddedError?: (err: unknown) => void): Promise<ObjectStore> {
+export async function connectS3 (s3: S3Config, dataDir: string, onEmbeddedError?: (err: unknown) => void): Promise<S3Connection> {
   const embedded = s3.endpoint === null
     ? await startEmbeddedS3({ dataDir, buckets: [s3.bucket], ...(onEmbeddedError !== undefined ? { onError: onEmbeddedError } : {}) })
     : null
@@ -76,7 +129,6 @@ export async function openObjectStore (s3: S3Config, dataDir: string, onEmbedded
     client,
     bucket: s3.bucket,
     endpoint,
-    ping: async () => { await client.send(new HeadBucketCommand({ Bucket: s3.bucket })) },
     close: async () => {
       if (closed) return
       closed = true
@@ -84,4 +136,8 @@ export async function openObjectStore (s3: S3Config, dataDir: string, onEmbedded
       await embedded?.close()
     }
   }
+}
+
+export async function openObjectStore (s3: S3Config, dataDir: string, onEmbeddedError?: (err: unknown) => void): Promise<ObjectStore> {
+  return s3ObjectStore(await connectS3(s3, dataDir, onEmbeddedError))
 }

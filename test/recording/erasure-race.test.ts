@@ -6,15 +6,11 @@ import t from 'tap'
 import { recordings } from '../../src/db/schema.js'
 import { admin, bearer } from '../helper.js'
 import { settle, setup, streamCall } from '../media-helpers.js'
+import { intercept, s3Down, s3Of } from '../storage-helpers.js'
 
 /** Makes every upload fail (S3 refusing PutObject) until the returned function is called. */
 function failUploads (app: Awaited<ReturnType<typeof setup>>['app']): () => void {
-  let down = true
-  app.objectStore.client.middlewareStack.add((next, context) => async (args) => {
-    if (down && context.commandName === 'PutObjectCommand') throw new Error('S3 is down')
-    return await next(args)
-  }, { step: 'initialize', name: 's3Down' })
-  return () => { down = false }
+  return s3Down(app, 'put')
 }
 
 /** A consented second of audio whose upload failed: the recording's row and its spool file. */
@@ -28,7 +24,7 @@ async function spooledRecording (app: Awaited<ReturnType<typeof setup>>['app'], 
 
 /** The objects stored under a key (the embedded store keeps no versions: a deleted object is gone). */
 async function objectsUnder (app: Awaited<ReturnType<typeof setup>>['app'], key: string) {
-  const page = await app.objectStore.client.send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: key }))
+  const page = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: key }))
   return (page.Contents ?? []).filter((o) => o.Key === key).map((o) => o.Key)
 }
 
@@ -37,10 +33,10 @@ t.test('an erasure while the recording is being uploaded leaves no object, no ro
   const controller = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'controller', name: 'C', email: 'c@acme.test' } })).json().apiKey)
   let uploading: () => void
   const started = new Promise<void>((resolve) => { uploading = resolve })
-  app.objectStore.client.middlewareStack.add((next, context) => async (args) => {
-    if (context.commandName === 'PutObjectCommand') { uploading(); await new Promise((resolve) => setTimeout(resolve, 1500)) }
-    return await next(args)
-  }, { step: 'initialize', name: 'slowUpload' })
+  intercept(app, 'put', async (put, ...args) => {
+    uploading(); await new Promise((resolve) => setTimeout(resolve, 1500))
+    await put(...args)
+  })
 
   const { callSid, ws } = await streamCall(app, '+447700900321', 1)
   await started

@@ -16,6 +16,7 @@ import { createS3Client } from '../../src/storage/object-store.js'
 import { twilioSignature } from '../../src/twilio/signature.js'
 import { admin, bearer, signedTwilio, tempDir, TWILIO_TOKEN } from '../helper.js'
 import { admitted, consentingCall, mediaFrame, openStream, payloadFor, settle, setup, startFrame, stopFrame, STREAM_URL } from '../media-helpers.js'
+import { s3Of } from '../storage-helpers.js'
 
 t.test('a consented call is recorded: encrypted, streamed, intact', async (t) => {
   const { app, tenantId } = await setup(t)
@@ -56,7 +57,7 @@ t.test('a consented call is recorded: encrypted, streamed, intact', async (t) =>
   t.equal(row!.retainUntil!.toISOString(), '2027-02-22T10:00:00.000Z', '90 days after it was stored')
   t.match(row!.key, new RegExp(`^${tenantId}/2026/11/24/${row!.id}\\.cgrec$`), 'object key holds no personal data')
 
-  const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const object = await s3Of(app).send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
   const ciphertext = Buffer.from(await object.Body!.transformToByteArray())
   t.ok(ciphertext.length > expected.length, 'ciphertext carries the envelope')
   let runs = 0
@@ -67,7 +68,7 @@ t.test('a consented call is recorded: encrypted, streamed, intact', async (t) =>
   const plain = await buffer(Readable.from([ciphertext]).pipe(decryptStream((await app.tenantKeys.forTenant(tenantId)).keyring, { tenantId, callSid, recordingId: row!.id })))
   t.equal(plain.length, expected.length)
   t.ok(plain.equals(expected), 'decrypts to exactly the two-channel audio, the gap filled with silence')
-  const tags = await app.objectStore.client.send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const tags = await s3Of(app).send(new GetObjectTaggingCommand({ Bucket: row!.bucket, Key: row!.key }))
   t.same(tags.TagSet, [{ Key: 'retention-days', Value: '90' }])
 
   const [call] = await app.database.db.select().from(calls).where(eq(calls.callSid, callSid))
@@ -194,7 +195,7 @@ t.test('an agent pauses and resumes: the stretch is cut out; stop ends the strea
 
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.match(row, { status: 'stored', durationMs: 8000, plainBytes: 128_000 })
-  const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+  const object = await s3Of(app).send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
   const plain = await buffer(Readable.from([Buffer.from(await object.Body!.transformToByteArray())]).pipe(decryptStream((await app.tenantKeys.forTenant(tenantId)).keyring, { tenantId, callSid, recordingId: row!.id })))
   t.ok(plain.equals(Buffer.concat(expected)), 'exactly the audio outside 3.0–5.0 s')
   const [call] = await app.database.db.select().from(calls).where(eq(calls.callSid, callSid))

@@ -19,6 +19,7 @@ import { LiveRecording, MAX_LOSS_MS } from '../../src/recording/live-recording.j
 import { reseal } from '../../src/recording/recovery.js'
 import { build, tempDir } from '../helper.js'
 import { consentingCall, payloadFor, settle, setup } from '../media-helpers.js'
+import { s3Of } from '../storage-helpers.js'
 
 const NO_TIMERS = { spoolRetryMs: 3_600_000, controlPollMs: 3_600_000 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -123,7 +124,7 @@ t.test('at start, spool files left by a dead process are recovered, or cleared w
   const rowOf = async (o: Orphan) => (await db.select().from(recordings).where(eq(recordings.id, o.id)))[0]
   const storedAudio = async (o: Orphan) => {
     const row = (await rowOf(o))!
-    const object = await next.objectStore.client.send(new GetObjectCommand({ Bucket: row.bucket, Key: row.key }))
+    const object = await s3Of(next).send(new GetObjectCommand({ Bucket: row.bucket, Key: row.key }))
     const keyring = (await next.tenantKeys.forTenant(tenantId)).keyring
     return await buffer(Readable.from([Buffer.from(await object.Body!.transformToByteArray())]).pipe(decryptStream(keyring, { tenantId, callSid: o.callSid, recordingId: o.id })))
   }

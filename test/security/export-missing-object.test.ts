@@ -10,6 +10,7 @@ import t from 'tap'
 import { calls, recordings, tenants } from '../../src/db/schema.js'
 import { admin, bearer } from '../helper.js'
 import { recordCall, setup, wav } from '../media-helpers.js'
+import { s3Of } from '../storage-helpers.js'
 
 async function untar (archive: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>()
@@ -30,7 +31,7 @@ t.test('a recording whose object is gone from the bucket is listed, and the expo
   const [row] = await db.select().from(recordings).where(eq(recordings.id, lost.recordingId))
   t.equal(row!.status, 'stored')
   // Deleted behind callgate's back (a bucket lifecycle rule, someone with bucket access).
-  await app.objectStore.client.send(new DeleteObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+  await s3Of(app).send(new DeleteObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
 
   const expected = {
     recordings: [{ id: kept.recordingId, callSid: kept.callSid, file: `recordings/${kept.recordingId}.wav` }],

@@ -11,6 +11,7 @@ import t from 'tap'
 import { recordings } from '../../src/db/schema.js'
 import type { App } from '../../src/app.js'
 import { recordCall, setup } from '../media-helpers.js'
+import { s3Of } from '../storage-helpers.js'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
@@ -35,7 +36,7 @@ async function storedRecording () {
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.id, recordingId))
   const endpoint = app.objectStore.endpoint!
   const read = async () => {
-    const object = await app.objectStore.client.send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
+    const object = await s3Of(app).send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
     return sha256(await object.Body!.transformToByteArray())
   }
   return { app, row: row!, endpoint, path: `/${row!.bucket}/${row!.key}`, read, before: await read() }
@@ -66,7 +67,7 @@ t.test('unsigned requests are refused and change nothing', async (t) => {
 })
 
 t.test('requests signed with other credentials are refused and change nothing', async (t) => {
-  const own = await app.objectStore.client.config.credentials()
+  const own = await s3Of(app).config.credentials()
 
   for (const [what, credentials] of [
     ['an unknown key', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: own.secretAccessKey }],
@@ -110,7 +111,7 @@ t.test('a malformed multipart POST to the bucket leaves the server up', async (t
       req.body = body
       return await next(args)
     }, { step: 'build', priority: 'low', name: 'formPost' })
-    const err = await app.objectStore.client.send(command).then(() => null, (e: { $metadata?: { httpStatusCode?: number } }) => e)
+    const err = await s3Of(app).send(command).then(() => null, (e: { $metadata?: { httpStatusCode?: number } }) => e)
     t.equal(err?.$metadata?.httpStatusCode, 405, `signed, ${what}: refused (browser-form upload is not served)`)
 
     t.equal((await raw(endpoint, 'GET', path)).status, 403, 'the store still answers')

@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { PutObjectTaggingCommand } from '@aws-sdk/client-s3'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { recomputeRetainUntil } from '../../db/recordings.js'
-import { RETENTION_TAG } from '../../storage/lifecycle.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { checkCampaign } from '../../campaigns/check.js'
 import { CampaignCreateSchema, CampaignPatchSchema, CampaignSchema } from '../../campaigns/schema.js'
@@ -62,7 +60,7 @@ const campaignRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const changed = await recomputeRetainUntil(db, updated.id, days)
       // The S3 lifecycle rule follows the tag: re-tag, or S3 would still expire by the old window.
       for (const rec of changed) {
-        await app.objectStore.client.send(new PutObjectTaggingCommand({ Bucket: rec.bucket, Key: rec.key, Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: String(days) }] } }))
+        await app.objectStore.tagRetention(rec, days)
       }
       await db.transaction((tx) => appendAudit(tx, { tenantId: updated.tenantId, actor: request.principal.actor, action: 'campaign.retention-recompute', subject: `campaign:${updated.id}`, details: { recordingsDays: days, recordings: changed.length }, at: now }))
     }

@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { PutObjectLegalHoldCommand } from '@aws-sdk/client-s3'
 import { Type } from 'typebox'
 import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
@@ -8,7 +7,6 @@ import { Conflict, errorReplies, NotFound } from '../../errors.js'
 import { revokeLinks } from '../../db/recording-links.js'
 import { DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS } from '../../recording/link-token.js'
 import { issueLink } from '../../recording/links.js'
-import { deleteAllVersions } from '../../storage/delete-object.js'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const Gone = Type.Ref('ErrorReply')
@@ -80,7 +78,7 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
     if (row.status === 'stored') {
       // Object Lock makes S3 itself refuse the delete; buckets without it rely on the row's flag.
-      await app.objectStore.client.send(new PutObjectLegalHoldCommand({ Bucket: row.bucket, Key: row.key, LegalHold: { Status: on ? 'ON' : 'OFF' } }))
+      await app.objectStore.legalHold(row, on)
         .catch((err: unknown) => { app.log.info({ err: (err as Error).name, recordingId: row.id }, 'bucket has no Object Lock; legal hold kept in the database') })
     }
     return { id: row.id, legalHold: on }
@@ -98,7 +96,7 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (row.deletedAt !== null) return reply.code(410).send({ statusCode: 410, code: 'CG_GONE', error: 'Gone', message: 'the recording was already deleted' })
     if (row.legalHold) throw new Conflict('the recording is under legal hold')
     if (row.status === 'recording') throw new Conflict('the recording is still in progress')
-    const versions = row.status === 'stored' ? await deleteAllVersions(app.objectStore, row.bucket, row.key) : 0
+    const versions = row.status === 'stored' ? await app.objectStore.deleteAllVersions(row) : 0
     const now = app.clock.now()
     await db.transaction(async (tx) => {
       await updateRecording(tx, row.id, { status: 'deleted', deletedAt: now })
