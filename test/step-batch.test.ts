@@ -52,7 +52,7 @@ t.test('steps of calls that arrive together are written together, each as if alo
   t.equal(new Set(consented.slice(1).map((b) => /value="([^"]+)"/.exec(b)![1])).size, 29, 'a token of its own for each call')
   t.equal(statements.count, 2, '30 consents in one read and one write')
 
-  // One caller opts out (the general path, in the middle of the others' batch); the others dial.
+  // One caller opts out (in the middle of the others' batch); the others dial.
   const menu = await group.all('/twilio/flow?node=menu&step=2', (i) => ({ Digits: i === 5 ? '9' : '1' }))
   t.match(menu[5], 'You will not be called again.')
   for (const [i, body] of menu.entries()) if (i !== 5) t.match(body, 'node=sales&amp;step=3')
@@ -114,7 +114,7 @@ t.test('a step whose write fails does not take the others of its batch with it',
   t.equal(row!.lastStep, 2, 'its step is still applied, once')
 })
 
-t.test('a call that changes between the read and the write is left to the general path', async (t) => {
+t.test('a call that changes between the read and the write is read and planned again', async (t) => {
   const { app } = await setup(t)
   const { db } = app.database
   const group = overlapping(app, 2)

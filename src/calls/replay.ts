@@ -1,4 +1,4 @@
-import type { LockedCall } from '../db/calls.js'
+import type { CallSnapshot } from '../db/step-sql.js'
 import type { FlowInput } from '../flows/index.js'
 
 /**
@@ -23,9 +23,9 @@ import type { FlowInput } from '../flows/index.js'
 export type Repeat = 'new' | 'last' | 'older'
 
 /** The number the step applied by the request now being handled will have. */
-export const nextStep = (call: Pick<LockedCall, 'lastStep'>): number => call.lastStep + 1
+export const nextStep = (call: Pick<CallSnapshot, 'lastStep'>): number => call.lastStep + 1
 
-export function repeatOf (call: Pick<LockedCall, 'lastStep' | 'lastTwiml' | 'state'>, input: FlowInput, step: number | undefined): Repeat {
+export function repeatOf (call: Pick<CallSnapshot, 'lastStep' | 'lastTwiml' | 'state'>, input: FlowInput, step: number | undefined): Repeat {
   // The start is step 1; a call started by a version that did not number its steps has steps
   // in its state but no stored answer.
   const applies = input.kind === 'start' ? 1 : step === undefined ? undefined : step + 1

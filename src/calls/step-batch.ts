@@ -1,21 +1,15 @@
 import type { Clock } from '../clock.js'
 import type { RawQuery, RawSql } from '../db/client.js'
-import { insertStartedCallsRaw, readCallsRaw, writeStepsRaw, type LockedCall, type NewCall, type StepCall, type StepWrite } from '../db/calls.js'
-import type { FlowVersionCache } from '../db/flows.js'
-import { routesForCalls, type CallRoute } from '../db/numbers.js'
-import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowDefinition, type FlowInput } from '../flows/index.js'
-import { hashNumber } from '../privacy/number-hash.js'
-import { emptyTwiml, hangupTwiml } from '../twilio/twiml.js'
-import { flowUrl, streamUrl } from '../twilio/urls.js'
-import { stepWrite } from './persist-step.js'
-import { nextStep, repeatOf } from './replay.js'
-import { replayTwiml, streamTokenFor, type StreamTokenKey } from './stream-token.js'
+import { insertCalls, readCalls, readRoutes, writeSteps, type CallRoute, type CallSnapshot, type FlowVersionCache } from '../db/step-sql.js'
+import type { FlowDefinition } from '../flows/index.js'
+import { localOf, plan, type Plan, type PlanContext, type Snapshot, type StepInput } from './plan.js'
+import type { StreamTokenKey } from './stream-token.js'
 
 /** Object first, message second, as pino takes them. */
 export interface StepLog { info (obj: object, msg: string): void, warn (obj: object, msg: string): void, error (obj: object, msg: string): void }
 
 export interface StepBatchDeps {
-  /** The hot path's SQL (see db/client.ts). */
+  /** The hot path's SQL (see db/step-sql.ts). */
   raw: RawSql
   definitions: FlowVersionCache
   clock: Clock
@@ -27,159 +21,134 @@ export interface StepBatchDeps {
   rememberSwitchboard (number: string, switchboard: string | null): void
 }
 
-/** A webhook step for the batch: a call starting (/twilio/voice) or going on (/twilio/flow). */
-export type StepJob =
-  | { kind: 'start', callSid: string, from: string, to: string, direction: string, log: StepLog }
-  | { kind: 'step', callSid: string, input: FlowInput, step?: number, log: StepLog }
+/** A webhook step for the batch, with the logger of its request. */
+export type StepJob = StepInput & { log: StepLog }
 
-/** Nothing of the job was written: the general path (call-steps.ts) must run it. */
-export const GENERAL = Symbol('general path')
-/** A start whose call exists already (Twilio's retry): nothing was written. */
-export const EXISTS = Symbol('call exists')
-/** The TwiML to answer with (what it promises is committed), or what to do instead. */
-export type StepOutcome = string | typeof GENERAL | typeof EXISTS
+/** The step could not be stored even as planned for a failed write: the Twilio error handler answers. */
+export class StepFailed {
+  constructor (readonly err: unknown) {}
+}
 
-const E164 = /^\+[1-9][0-9]{7,14}$/
+/** The TwiML to answer with (what it promises is committed), or the failure. */
+export type StepOutcome = string | StepFailed
+
+/** Re-plans of a step whose call kept changing between its read and its write. */
+const MAX_REPLANS = 3
+
+interface Attempt {
+  job: StepJob
+  replans: number
+  /** Read the call on file: every step, and a start whose insert found the call there. */
+  readCall: boolean
+  mode: { kind: 'first' } | { kind: 'retry' } | { kind: 'degraded', consent: boolean, optout: boolean, err: unknown }
+}
 
 /**
- * The usual webhook steps of many calls, two round trips for the batch whatever its size: one
- * reads the calls going on and the routes of the calls starting; the engine runs for each; one
+ * The webhook steps of many calls, two round trips for the batch whatever its size: one reads the
+ * calls going on and the routes of the calls starting; each step is planned (plan.ts); one
  * statement writes the steps and one inserts the new calls, each committing on its own.
  *
  * No lock is held in between. A step is written only if its call is still as it was read (see
- * db/calls.ts WRITE_STEPS); a call changed meanwhile (a retry's original, a status callback)
- * goes to the general path, which locks it and finds out what to do. What only the general path
- * does is left to it too, with nothing written: opt-outs, steps after the call ended, numbers
- * without a runnable flow, offboarding tenants, ended campaigns. If a statement fails, none of
- * its steps is kept: each is tried again alone, and one that fails alone goes to the general
- * path, which stores what it still can (see call-steps.ts).
+ * db/step-sql.ts WRITE_STEPS), a new call only if it is not on file yet; a step whose call
+ * changed meanwhile (a status callback, the recorder, another process) is read and planned again,
+ * a few times at most. If a statement fails, none of its steps is kept: its batch is split in
+ * halves and each half tried again, down to one step; a step that fails alone is tried once more,
+ * then planned without what could not be stored (consent: nothing is recorded; an opt-out: the
+ * caller is told it was not recorded), and if even that fails, it fails.
  */
 export async function runStepBatch (deps: StepBatchDeps, jobs: StepJob[]): Promise<StepOutcome[]> {
-  const { outcomes, again } = await deps.raw.session(async (q) => await readPlanWrite(deps, q, jobs))
-  // Nothing of these was written: each is run again alone, as if it had just arrived.
-  const alone = await Promise.all(again.map(async (job) => (await runStepBatch(deps, [job]))[0]!))
-  again.forEach((job, i) => outcomes.set(job, alone[i]!))
+  const outcomes = new Map<StepJob, StepOutcome>()
+  await commit(deps, jobs.map((job) => ({ job, replans: 0, readCall: job.kind === 'step', mode: { kind: 'first' } })), outcomes)
   return jobs.map((job) => outcomes.get(job)!)
 }
 
-async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, jobs: StepJob[]): Promise<{ outcomes: Map<StepJob, StepOutcome>, again: StepJob[] }> {
+async function commit (deps: StepBatchDeps, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<void> {
+  const again = await deps.raw.session(async (q) => await readPlanWrite(deps, q, attempts, outcomes))
+  await Promise.all(again.map(async (group) => { await commit(deps, group, outcomes) }))
+}
+
+interface Planned { attempt: Attempt, plan: Plan }
+
+/** One round: read, plan, write. Returns the groups of attempts to run again. */
+async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<Attempt[][]> {
   const definitionOf = async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
-  const going = jobs.filter((j) => j.kind === 'step').map((j) => j.callSid)
-  const starting = jobs.flatMap((j) => j.kind === 'start' ? [localOf(j)] : [])
+  const going = attempts.filter((a) => a.readCall).map((a) => a.job.callSid)
+  const starting = attempts.flatMap((a) => a.job.kind === 'start' ? [localOf(a.job)] : [])
   const [found, routes] = await Promise.all([
-    going.length > 0 ? readCallsRaw(q, going, definitionOf) : new Map<string, LockedCall>(),
-    starting.length > 0 ? routesForCalls(q, starting) : new Map<string, CallRoute>()
+    going.length > 0 ? readCalls(q, going, definitionOf) : new Map<string, CallSnapshot>(),
+    starting.length > 0 ? readRoutes(q, starting) : new Map<string, CallRoute>()
   ])
   const now = deps.clock.now()
-  const steps: Array<{ job: StepJob, call: StepCall, write: StepWrite }> = []
-  const starts: Array<{ job: StepJob, call: NewCall, write: StepWrite }> = []
-  const outcomes = new Map<StepJob, StepOutcome>()
-  for (const job of jobs) {
-    outcomes.set(job, job.kind === 'step'
-      ? planStep(deps, job, found.get(job.callSid) ?? null, now, (call, write) => steps.push({ job, call, write }))
-      : await planStart(deps, job, routes.get(localOf(job)) ?? null, definitionOf, now, (call, write) => starts.push({ job, call, write })))
-  }
-  const [wroteSteps, wroteStarts] = await Promise.allSettled([
-    steps.length > 0 ? writeStepsRaw(q, steps, now) : new Set<string>(),
-    starts.length > 0 ? insertStartedCallsRaw(q, starts, now) : new Set<string>()
-  ])
-  const again: StepJob[] = []
-  if (wroteSteps.status === 'fulfilled') {
-    for (const { job, call } of steps) if (!wroteSteps.value.has(call.id)) outcomes.set(job, GENERAL)
-  } else {
-    again.push(...failed(steps.map((s) => s.job), wroteSteps.reason, outcomes))
-  }
-  if (wroteStarts.status === 'fulfilled') {
-    for (const { job } of starts) if (!wroteStarts.value.has(job.callSid)) outcomes.set(job, EXISTS)
-  } else {
-    again.push(...failed(starts.map((s) => s.job), wroteStarts.reason, outcomes))
-  }
-  return { outcomes, again }
-}
-
-/** Steps of a statement that failed: a lone one goes to the general path; several are returned to be tried alone. */
-function failed (jobs: StepJob[], err: unknown, outcomes: Map<StepJob, StepOutcome>): StepJob[] {
-  if (jobs.length > 1) return jobs
-  jobs[0]!.log.warn({ err }, 'could not write the step in one statement: running it on the general path')
-  outcomes.set(jobs[0]!, GENERAL)
-  return []
-}
-
-/** The step of a call going on, as the general path's runLocked would run it; its changes go to `write`. */
-function planStep (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'step' }>, call: LockedCall | null, now: Date, write: (call: StepCall, write: StepWrite) => void): StepOutcome {
-  if (call === null || call.definition === null || call.campaign === null) {
-    job.log.warn({ callSid: job.callSid }, 'flow callback for an unknown call: apologised')
-    return apologyTwiml()
-  }
-  const repeat = repeatOf(call, job.input, job.step)
-  if (call.endedAt !== null && repeat === 'new') return GENERAL
-  if (repeat !== 'new') job.log.info({ step: job.step, lastStep: call.lastStep, repeat }, 'repeated webhook answered without running the flow')
-  if (call.endedAt !== null) return hangupTwiml()
-  if (repeat === 'last') return replayTwiml(deps.streamTokenKey, call)
-  if (repeat === 'older') return emptyTwiml()
-  const result = runStep(call.definition, call.state, job.input, contextFor(deps, call, now))
-  const changes = stepWrite(call, result)
-  if (changes === null) return GENERAL
-  write(call, changes)
-  return result.twiml
-}
-
-/** The first step of a new call on a number with a runnable flow; its changes go to `write`. */
-async function planStart (deps: StepBatchDeps, job: Extract<StepJob, { kind: 'start' }>, route: CallRoute | null, definitionOf: (flowId: string, version: number) => Promise<FlowDefinition | null>, now: Date, write: (call: NewCall, write: StepWrite) => void): Promise<StepOutcome> {
-  if (route === null || route.offboardingSince !== null || route.publishedVersion === null) return GENERAL
-  const { campaign } = route
-  if (campaign.endsAt !== null && now >= campaign.endsAt) return GENERAL
-  const definition = await definitionOf(route.flowId, route.publishedVersion)
-  if (definition === null) return GENERAL
-  const inbound = isInbound(job)
-  const local = localOf(job)
-  deps.rememberSwitchboard(local, campaign.switchboard)
-  const call = newCall(deps, job.callSid, inbound, local, remoteOf(job), route, now)
-  const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
-  const fresh: LockedCall = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
-  const result = runStep(definition, fresh.state, { kind: 'start' }, contextFor(deps, fresh, now))
-  const changes = stepWrite(fresh, result)
-  if (changes === null) return GENERAL
-  write(call, changes)
-  return result.twiml
-}
-
-export const isInbound = (p: { direction: string }): boolean => !p.direction.startsWith('outbound')
-/** Our number: the one called (inbound) or calling (outbound). */
-export const localOf = (p: { from: string, to: string, direction: string }): string => isInbound(p) ? p.to : p.from
-export const remoteOf = (p: { from: string, to: string, direction: string }): string => (isInbound(p) ? p.from : p.to).trim()
-
-/** The row of a call that starts now, as both start paths insert it. */
-export function newCall (deps: Pick<StepBatchDeps, 'numberHashKey'>, callSid: string, inbound: boolean, local: string, remote: string, route: { tenantId: string, flowId: string, publishedVersion: number | null, campaign: { id: string, storeCallerNumber: boolean } }, now: Date): NewCall {
-  return {
-    tenantId: route.tenantId,
-    callSid,
-    direction: inbound ? 'inbound' : 'outbound',
-    campaignId: route.campaign.id,
-    flowId: route.flowId,
-    flowVersion: route.publishedVersion,
-    remoteHash: hashNumber(deps.numberHashKey, remote),
-    remoteNumber: route.campaign.storeCallerNumber ? remote : null,
-    remoteWithheld: !E164.test(remote),
-    localNumber: local,
-    status: 'in-progress',
-    state: initialCallState(),
-    startedAt: now
-  }
-}
-
-export function contextFor (deps: Pick<StepBatchDeps, 'publicUrl' | 'streamTokenKey'>, call: LockedCall, now: Date): FlowContext {
-  let token: string | undefined
-  return {
-    now,
-    campaign: call.campaign!,
-    flowUrl: (node) => flowUrl(deps.publicUrl, node, nextStep(call)),
-    streamUrl: streamUrl(deps.publicUrl),
-    // Derived when a step starts a stream, not for every step (drawing one was 4 % of a
-    // webhook's CPU); the same for a retry of the step, which derives it again (stream-token.ts).
-    get streamToken () {
-      token ??= streamTokenFor(deps.streamTokenKey, call.callSid, nextStep(call))
-      return token
+  const planned: Planned[] = []
+  for (const attempt of attempts) {
+    const { job, mode } = attempt
+    const snapshot: Snapshot = { call: found.get(job.callSid) ?? null }
+    if (job.kind === 'start') {
+      const route = routes.get(localOf(job)) ?? null
+      snapshot.route = route === null ? null : { route, definition: route.publishedVersion === null ? null : await definitionOf(route.flowId, route.publishedVersion) }
     }
+    const ctx: PlanContext = { now, publicUrl: deps.publicUrl, numberHashKey: deps.numberHashKey, streamTokenKey: deps.streamTokenKey }
+    if (mode.kind === 'degraded') ctx.unwritable = { consent: mode.consent, optout: mode.optout }
+    const p = plan(snapshot, job, ctx)
+    if (p.switchboard !== undefined) deps.rememberSwitchboard(p.switchboard.number, p.switchboard.switchboard)
+    // Planned without what could not be stored, the step must not store any of it: anything else
+    // that still fails gives up (the Twilio error handler's fallback never records).
+    if (mode.kind === 'degraded' && p.write !== null && (p.write.consents.length > 0 || p.write.streamTokenHashes.length > 0 || p.write.suppress)) {
+      outcomes.set(job, new StepFailed(mode.err))
+      continue
+    }
+    planned.push({ attempt, plan: p })
   }
+  const updates = planned.flatMap((x) => x.plan.write?.target.kind === 'update' ? [{ ...x, call: x.plan.write.target.call, write: x.plan.write }] : [])
+  const inserts = planned.flatMap((x) => x.plan.write?.target.kind === 'insert' ? [{ ...x, call: x.plan.write.target.call, write: x.plan.write }] : [])
+  const [updated, inserted] = await Promise.allSettled([
+    updates.length > 0 ? writeSteps(q, updates, now) : new Set<string>(),
+    inserts.length > 0 ? insertCalls(q, inserts, now) : new Set<string>()
+  ])
+  const settle = ({ attempt: { job }, plan: p }: Planned): void => {
+    for (const line of p.log) job.log[line.level](line.obj, line.msg)
+    outcomes.set(job, p.reply)
+  }
+  for (const x of planned) if (x.plan.write === null) settle(x)
+  const again: Attempt[][] = []
+  const changed: Attempt[] = []
+  if (updated.status === 'fulfilled') {
+    for (const x of updates) if (updated.value.has(x.call.id)) settle(x); else changed.push(x.attempt)
+  } else {
+    again.push(...failed(updates, updated.reason, outcomes))
+  }
+  if (inserted.status === 'fulfilled') {
+    for (const x of inserts) if (inserted.value.has(x.call.callSid)) settle(x); else changed.push({ ...x.attempt, readCall: true })
+  } else {
+    again.push(...failed(inserts, inserted.reason, outcomes))
+  }
+  const replans: Attempt[] = []
+  for (const attempt of changed) {
+    if (attempt.replans < MAX_REPLANS) replans.push({ ...attempt, replans: attempt.replans + 1 })
+    else outcomes.set(attempt.job, new StepFailed(new Error(`call ${attempt.job.callSid} changed under each of ${MAX_REPLANS + 1} writes of its step`)))
+  }
+  if (replans.length > 0) again.push(replans)
+  return again
+}
+
+/** The steps of a statement that failed: nothing of them was written. Returns what to try next. */
+function failed (steps: Planned[], err: unknown, outcomes: Map<StepJob, StepOutcome>): Attempt[][] {
+  if (steps.length > 1) {
+    const half = Math.ceil(steps.length / 2)
+    return [steps.slice(0, half), steps.slice(half)].map((part) => part.map((x) => x.attempt))
+  }
+  const { attempt, plan: p } = steps[0]!
+  const { job, mode } = attempt
+  if (mode.kind === 'first') {
+    job.log.warn({ err }, 'could not write the step in one statement: trying it again alone')
+    return [[{ ...attempt, mode: { kind: 'retry' } }]]
+  }
+  const consent = p.write!.consents.length > 0
+  const optout = p.write!.suppress
+  if (mode.kind === 'degraded' || (!consent && !optout)) {
+    outcomes.set(job, new StepFailed(err))
+    return []
+  }
+  job.log.error({ err, callSid: job.callSid, consent, optout }, 'could not store consent or opt-out; the caller is told and nothing is recorded')
+  return [[{ ...attempt, mode: { kind: 'degraded', consent, optout, err } }]]
 }

@@ -1,5 +1,4 @@
 import { and, asc, desc, eq, isNotNull, ne, sql } from 'drizzle-orm'
-import type { RawQuery } from './client.js'
 import type { Executor } from './executor.js'
 import { flows, flowVersions } from './schema.js'
 
@@ -82,24 +81,3 @@ export async function previousPublished (db: Executor, flowId: string, current: 
   return rows[0]?.version ?? null
 }
 
-/**
- * Saved flow versions never change (a new definition is a new version), so the calls running on
- * one read it once per process instead of once per webhook. Bounded: versions no longer called
- * age out in insertion order.
- */
-export function createFlowVersionCache (max = 500) {
-  const cache = new Map<string, Promise<unknown>>()
-  return async (q: RawQuery, flowId: string, version: number): Promise<unknown> => {
-    const key = `${flowId}:${version}`
-    let found = cache.get(key)
-    if (found === undefined) {
-      found = q<{ definition: unknown }>('select definition from flow_versions where flow_id = $1::uuid and version = $2::int', [flowId, version]).then((rows) => rows[0]?.definition ?? null)
-      // A failed read is not remembered; a version not found (deleted with its tenant) is not either.
-      found.then((d) => { if (d === null) cache.delete(key) }, () => cache.delete(key))
-      if (cache.size >= max) cache.delete(cache.keys().next().value!)
-      cache.set(key, found)
-    }
-    return await found
-  }
-}
-export type FlowVersionCache = ReturnType<typeof createFlowVersionCache>

@@ -4,7 +4,7 @@ import { Batcher } from '../../calls/batcher.js'
 import { callStatus, continueCall, startCall, type CallStepDeps } from '../../calls/call-steps.js'
 import { runStepBatch, type StepBatchDeps, type StepJob, type StepOutcome } from '../../calls/step-batch.js'
 import { streamTokenKey } from '../../calls/stream-token.js'
-import { createFlowVersionCache } from '../../db/flows.js'
+import { createFlowVersionCache } from '../../db/step-sql.js'
 import { emptyTwiml } from '../../twilio/twiml.js'
 import { FlowParamsSchema, FlowQuerySchema, StatusParamsSchema, TwimlReply, VoiceParamsSchema } from './schemas.js'
 
@@ -54,7 +54,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     concurrency: app.database.kind === 'pglite' ? 1 : BATCHES_IN_FLIGHT,
     maxSize: MAX_BATCH
   })
-  const deps = (log: CallStepDeps['log']): CallStepDeps => ({ ...shared, db: app.database.db, log, steps: async (job) => await batcher.submit(job) })
+  const deps = (log: CallStepDeps['log']): CallStepDeps => ({ db: app.database.db, clock: app.clock, log, steps: async (job) => await batcher.submit(job) })
 
   app.post('/voice', {
     schema: { summary: 'A call starts: run the start of its number\'s published flow', tags: ['twilio'], body: VoiceParamsSchema, response: TwimlReply }
