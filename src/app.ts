@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyError } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Database } from './db/client.js'
-import { ErrorReplySchema } from './errors.js'
+import { ErrorReplySchema, isShownServerError } from './errors.js'
 import { finiteKeyword } from './routes/query-params.js'
 import { serializeRequest } from './request-log.js'
 import authPlugin from './plugins/auth.js'
@@ -18,6 +18,7 @@ import dataDirPlugin from './plugins/data-dir.js'
 import databasePlugin from './plugins/database.js'
 import keysPlugin, { type KeysPluginOptions } from './plugins/keys.js'
 import offboardingPlugin from './plugins/offboarding.js'
+import overloadPlugin, { type OverloadPluginOptions } from './plugins/overload.js'
 import recorderPlugin, { type RecorderPluginOptions } from './plugins/recorder.js'
 import storagePlugin from './plugins/storage.js'
 import sweeperPlugin from './plugins/sweeper.js'
@@ -41,6 +42,7 @@ export interface AppOverrides {
   recorder?: RecorderPluginOptions
   keys?: KeysPluginOptions
   media?: MediaRouteOptions
+  overload?: OverloadPluginOptions
 }
 
 export async function buildApp (config: Config, overrides: AppOverrides = {}) {
@@ -97,12 +99,14 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     await app.register(recorderPlugin, overrides.recorder ?? {})
     await app.register(offboardingPlugin)
     await app.register(sweeperPlugin)
+    // Before the routes: its onRequest hook answers 503 before a shed request's body is read.
+    await app.register(overloadPlugin, overrides.overload ?? {})
 
     app.setErrorHandler(async (error: FastifyError, request, reply) => {
       const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
       if (status >= 500) {
         request.log.error({ err: error }, 'request failed')
-        return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
+        if (!isShownServerError(error)) return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' })
       }
       const { problems, reason } = error as { problems?: unknown, reason?: unknown }
       return reply.code(status).send({

@@ -29,6 +29,9 @@ export const EnvSchema = Type.Object({
   SWEEP_INTERVAL_SECONDS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
   REQUEST_TIMEOUT_SECONDS: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}$' })),
   CSV_MAX_BYTES: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,11}$' })),
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
+  OVERLOAD_MAX_EVENT_LOOP_UTILIZATION: Type.Optional(Type.String({ pattern: '^(0(\\.[0-9]{1,4})?|1(\\.0{1,4})?)$' })),
+  OVERLOAD_DATABASE_CHECK_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))))
 })
 export type Env = Static<typeof EnvSchema>
@@ -70,6 +73,15 @@ export interface Config {
   requestTimeoutMs: number
   /** The largest text/csv body a list import or a screening takes (413 above it). */
   csvMaxBytes: number
+  /** Load shedding (src/plugins/overload.ts); 0 turns a check off. */
+  overload: {
+    /** Mean event-loop delay over a one-second sample above which requests get 503. */
+    maxEventLoopDelayMs: number
+    /** Share of a sample the event loop was busy (0–1) above which requests get 503. */
+    maxEventLoopUtilization: number
+    /** How often the database is pinged (a 2 s limit per ping). */
+    databaseCheckMs: number
+  }
   /** Names of the secrets generated into DATA_DIR by this load (to be shown once). */
   generated: Array<'twilioAuthToken' | 'adminToken'>
 }
@@ -120,6 +132,14 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     requestTimeoutMs: Number(env.REQUEST_TIMEOUT_SECONDS ?? 300) * 1000,
     // 512 MiB: a national register of ~35 million numbers; streamed, so memory does not grow with it.
     csvMaxBytes: Number(env.CSV_MAX_BYTES ?? 512 * 1024 * 1024),
+    // A mean lag of a second means every caller already hears a second of silence per step; below
+    // that, shedding would turn away work a busy but healthy process still finishes in time.
+    // Utilisation is off by default: a process at its capacity is busy ~100 % and still on time.
+    overload: {
+      maxEventLoopDelayMs: Number(env.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS ?? 1000),
+      maxEventLoopUtilization: Number(env.OVERLOAD_MAX_EVENT_LOOP_UTILIZATION ?? 0),
+      databaseCheckMs: Number(env.OVERLOAD_DATABASE_CHECK_MS ?? 2000)
+    },
     generated
   }
 }

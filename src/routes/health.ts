@@ -17,12 +17,15 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       probe(() => app.database.ping(), (err) => request.log.warn({ err }, 'database not reachable')),
       probe(() => app.objectStore.ping(), (err) => request.log.warn({ err }, 'object store not reachable'))
     ])
+    // What this probe learnt is the overload guard's newest word on the database.
+    app.overload.noteDatabase(database === 'ok')
     const ready = database === 'ok' && objectStore === 'ok'
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', database, objectStore })
   })
 }
 
-async function probe (check: () => Promise<void>, onFail: (err: unknown) => void): Promise<'ok' | 'failed'> {
+/** Runs a dependency check with a time limit (shared with the overload guard). */
+export async function probe (check: () => Promise<void>, onFail: (err: unknown) => void): Promise<'ok' | 'failed'> {
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([
