@@ -74,8 +74,8 @@ console.log('| definition | nodes | body | validateFlow, wall (CPU), median of 5
 console.log('|---|---|---|---|---|---|---|')
 try {
   const cases: Array<[string, unknown]> = [
-    ...sizes.map((n): [string, unknown] => [`chain of records, no consent`, chain(n)]),
-    ...sizes.map((n): [string, unknown] => [`branched, consent granted and withdrawn`, branched(n)])
+    ...sizes.map((n): [string, unknown] => ['chain of records, no consent', chain(n)]),
+    ...sizes.map((n): [string, unknown] => ['branched, consent granted and withdrawn', branched(n)])
   ]
   for (const [name, def] of cases) {
     const count = Object.keys((def as { nodes: object }).nodes).length

@@ -14,7 +14,7 @@ t.test('whole calls through the webhooks', async (t) => {
     const call = caller(app)
     const first = await call.start()
     t.match(first, '<Say>Thank you for calling Acme.</Say>')
-    t.match(first, `<Gather input="dtmf" numDigits="1"`)
+    t.match(first, '<Gather input="dtmf" numDigits="1"')
     t.match(first, 'action="https://voice.callgate.test/twilio/flow?node=consent&amp;step=1"', 'the action URL names the step that emitted it')
     t.notMatch(first, '<Stream', 'nothing recorded before consent')
 

@@ -85,7 +85,6 @@ export async function settle (app: App): Promise<void> {
   while (app.recordingsInFlight.size > 0) await Promise.allSettled([...app.recordingsInFlight])
 }
 
-
 /**
  * Streams `seconds` of a consented call's audio (and, unless told not to, its stop) without
  * waiting for the recording to be stored; returns the open socket and the expected audio.

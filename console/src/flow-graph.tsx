@@ -50,9 +50,9 @@ export function FlowGraphView ({ graph, flagged }: { graph: FlowGraph, flagged: 
   const width = Math.max(200, ...[...pos.values()].map((p) => p.x + W + 10))
   const height = Math.max(80, ...[...pos.values()].map((p) => p.y + H + 10))
   return (
-    <svg class="graph" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label="flow graph">
+    <svg class='graph' width={width} height={height} viewBox={`0 0 ${width} ${height}`} role='img' aria-label='flow graph'>
       <defs>
-        <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" /></marker>
+        <marker id='arrow' viewBox='0 0 10 10' refX='10' refY='5' markerWidth='6' markerHeight='6' orient='auto-start-reverse'><path d='M 0 0 L 10 5 L 0 10 z' /></marker>
       </defs>
       {parallel(graph.edges).map((e, i) => {
         const a = pos.get(e.from)
@@ -73,7 +73,7 @@ export function FlowGraphView ({ graph, flagged }: { graph: FlowGraph, flagged: 
         const [lx, ly] = down ? [x1 + (x2 - x1) * 0.35 + 4, y1 + (y2 - y1) * 0.35] : side ? [(sx + tx) / 2 - 8, a.y + H / 2 - 4] : [bend - 12, (a.y + b.y + H) / 2]
         return (
           <g key={i} class={`edge${e.grantsConsent ? ' granted' : ''}`} data-from={e.from} data-to={e.to}>
-            <path d={d} marker-end="url(#arrow)" />
+            <path d={d} marker-end='url(#arrow)' />
             {e.label !== '' && <text x={lx} y={ly}>{e.label}</text>}
           </g>
         )
@@ -83,9 +83,9 @@ export function FlowGraphView ({ graph, flagged }: { graph: FlowGraph, flagged: 
         const gated = type !== 'record' ? undefined : consentOnEntry === null ? 'unreached' : consentOnEntry ? 'gated' : 'ungated'
         return (
           <g key={id} class={`node type-${type}${flagged.has(id) ? ' flagged' : ''}${gated !== undefined ? ` ${gated}` : ''}`} data-node={id} data-type={type} {...(gated !== undefined ? { 'data-consent': gated } : {})} transform={`translate(${p.x} ${p.y})`}>
-            <rect width={W} height={H} rx="6" />
-            <text x="8" y="18" class="id">{id}{id === graph.start ? ' ▶' : ''}</text>
-            <text x="8" y="35" class="kind">{type}{gated === 'gated' ? ' · after consent' : gated === 'ungated' ? ' · NO CONSENT' : gated === 'unreached' ? ' · unreachable' : ''}</text>
+            <rect width={W} height={H} rx='6' />
+            <text x='8' y='18' class='id'>{id}{id === graph.start ? ' ▶' : ''}</text>
+            <text x='8' y='35' class='kind'>{type}{gated === 'gated' ? ' · after consent' : gated === 'ungated' ? ' · NO CONSENT' : gated === 'unreached' ? ' · unreachable' : ''}</text>
           </g>
         )
       })}

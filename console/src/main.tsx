@@ -17,11 +17,11 @@ function TenantPicker ({ value, onPick }: { value: string | null, onPick: (id: s
       if (value !== null && !list.some((t) => t.id === value)) onPick(null)
     }, (e: Error) => setError(e.message))
   }, [])
-  if (error !== null) return <p class="error" role="alert">{error}</p>
+  if (error !== null) return <p class='error' role='alert'>{error}</p>
   return (
-    <label class="tenant-picker">Tenant{' '}
-      <select name="tenant" data-testid="tenant-picker" disabled={tenants === null} value={value ?? ''} onChange={(e) => onPick(e.currentTarget.value === '' ? null : e.currentTarget.value)}>
-        <option value="">{tenants === null ? 'loading…' : '— pick one —'}</option>
+    <label class='tenant-picker'>Tenant{' '}
+      <select name='tenant' data-testid='tenant-picker' disabled={tenants === null} value={value ?? ''} onChange={(e) => onPick(e.currentTarget.value === '' ? null : e.currentTarget.value)}>
+        <option value=''>{tenants === null ? 'loading…' : '— pick one —'}</option>
         {(tenants ?? []).map((t) => <option key={t.id} value={t.id}>{t.name}{t.offboardingSince !== null ? ' (being offboarded)' : ''}</option>)}
       </select>
     </label>
@@ -42,7 +42,7 @@ function App () {
     }).finally(() => setChecking(false))
   }, [])
 
-  if (checking) return <p class="muted">Checking your key…</p>
+  if (checking) return <p class='muted'>Checking your key…</p>
   if (me === null) return <SignIn onSignedIn={(who) => { setMe(who); go(pagesFor(who.role)[0]!.id) }} />
 
   const pages = pagesFor(me.role)
@@ -51,21 +51,21 @@ function App () {
   const tenant = me.role === 'admin' ? picked : me.tenantId
   const pick = (id: string | null) => { session.pickTenant(id); setPicked(id) }
   return (
-    <div class="layout">
+    <div class='layout'>
       <nav>
         <h1>callgate</h1>
         <ul>
           {pages.map((p) => <li key={p.id}><a href={`#/${p.id}`} class={p.id === page.id ? 'active' : ''} data-page={p.id}>{p.title}</a></li>)}
         </ul>
-        <div class="who">
-          <span data-testid="role">{me.role}</span>{me.name !== null ? ` · ${me.name}` : ''}
-          <button type="button" class="link" onClick={() => { session.signOut(); setMe(null); setPicked(null); go() }}>Sign out</button>
+        <div class='who'>
+          <span data-testid='role'>{me.role}</span>{me.name !== null ? ` · ${me.name}` : ''}
+          <button type='button' class='link' onClick={() => { session.signOut(); setMe(null); setPicked(null); go() }}>Sign out</button>
         </div>
         {me.role === 'admin' && <TenantPicker value={picked} onPick={pick} />}
       </nav>
       <main data-page={page.id}>
         {page.oneTenant === true && tenant === null
-          ? <p class="warn" data-testid="pick-tenant">The admin token belongs to no tenant: pick the tenant to work in (under the menu) to use this page.</p>
+          ? <p class='warn' data-testid='pick-tenant'>The admin token belongs to no tenant: pick the tenant to work in (under the menu) to use this page.</p>
           // Keyed by tenant: another pick starts the page afresh rather than mixing two tenants' results.
           : <Page key={tenant ?? ''} me={me} route={route.slice(1)} tenant={tenant} />}
       </main>

@@ -17,7 +17,7 @@ export interface CallStepDeps {
 const TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled'])
 
 function answer (outcome: StepOutcome): string {
-  if (outcome instanceof StepFailed) throw outcome.err
+  if (outcome instanceof StepFailed) throw outcome.cause
   return outcome
 }
 

@@ -26,7 +26,7 @@ export type StepJob = StepInput & { log: StepLog }
 
 /** The step could not be stored even as planned for a failed write: the Twilio error handler answers. */
 export class StepFailed {
-  constructor (readonly err: unknown) {}
+  constructor (readonly cause: unknown) {}
 }
 
 /** The TwiML to answer with (what it promises is committed), or the failure. */

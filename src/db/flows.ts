@@ -80,4 +80,3 @@ export async function previousPublished (db: Executor, flowId: string, current: 
     .orderBy(desc(flowVersions.publishedAt), desc(flowVersions.version)).limit(1)
   return rows[0]?.version ?? null
 }
-

@@ -54,7 +54,6 @@ export async function pendingOffboardings (db: Executor): Promise<OffboardingRow
   return await db.select().from(tenantOffboardings).where(isNull(tenantOffboardings.completedAt))
 }
 
-
 /** null: finished already, or another process is finishing it right now. */
 export async function lockOffboarding (tx: Executor, tenantId: string): Promise<OffboardingRow | null> {
   const rows = await tx.select().from(tenantOffboardings).where(eq(tenantOffboardings.tenantId, tenantId)).for('update', { skipLocked: true })

@@ -2,34 +2,34 @@
 // slice of a campaign the engine needs. The schemas describe shape only; the graph rules
 // (targets exist, consent before record, no busy loops, …) live in validate.ts so that each
 // one can report its own clear message.
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from 'typebox'
 
 /** E.164: "+", a non-zero country code digit, 8 to 15 digits in all (ITU-T E.164 section 6). */
-export const E164_PATTERN = /^\+[1-9]\d{7,14}$/;
+export const E164_PATTERN = /^\+[1-9]\d{7,14}$/
 
 /** One key of a telephone keypad, as <Gather> reports it in Digits. */
-export const DTMF_KEY = /^[0-9*#]$/;
+export const DTMF_KEY = /^[0-9*#]$/
 
 // Bounds on a definition, so that reading and validating one stays cheap whatever is sent.
 /** Nodes in one flow: far above any hand-written flow, and a generated one still validates in milliseconds. */
-export const MAX_NODES = 20_000;
+export const MAX_NODES = 20_000
 /** A node id; ids appear in callback URLs and logs. */
-export const MAX_ID_LENGTH = 64;
+export const MAX_ID_LENGTH = 64
 /** Spoken text: Twilio's basic voices say at most 4,096 characters (warning 13521). */
-export const MAX_TEXT_LENGTH = 4096;
+export const MAX_TEXT_LENGTH = 4096
 /** A menu can only tell apart the twelve keys of a keypad: 0-9, * and #. */
-export const MAX_MENU_OPTIONS = 12;
-export const MAX_URL_LENGTH = 2048;
+export const MAX_MENU_OPTIONS = 12
+export const MAX_URL_LENGTH = 2048
 
-const NodeId = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, description: 'id of a node in `nodes`' });
-const Text = Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH });
+const NodeId = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, description: 'id of a node in `nodes`' })
+const Text = Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH })
 // A Twilio voice or language name, e.g. "Polly.Amy-Neural" or "en-GB".
-const VoiceName = Type.String({ minLength: 1, maxLength: 64 });
+const VoiceName = Type.String({ minLength: 1, maxLength: 64 })
 
 // Twilio's <Gather timeout> is in seconds; a caller needs at least one.
-const GatherTimeout = Type.Integer({ minimum: 1, maximum: 60 });
+const GatherTimeout = Type.Integer({ minimum: 1, maximum: 60 })
 // Re-prompts after the first prompt before the no-input path is taken.
-const Retries = Type.Integer({ minimum: 0, maximum: 10 });
+const Retries = Type.Integer({ minimum: 0, maximum: 10 })
 
 export const SayNodeSchema = Type.Object(
   {
@@ -39,8 +39,8 @@ export const SayNodeSchema = Type.Object(
     language: Type.Optional(VoiceName),
     next: Type.Optional(NodeId),
   },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const PlayNodeSchema = Type.Object(
   {
@@ -48,8 +48,8 @@ export const PlayNodeSchema = Type.Object(
     url: Type.String({ maxLength: MAX_URL_LENGTH, pattern: '^https?://\\S+$' }),
     next: Type.Optional(NodeId),
   },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const MenuNodeSchema = Type.Object(
   {
@@ -62,8 +62,8 @@ export const MenuNodeSchema = Type.Object(
     noInput: NodeId,
     invalidPrompt: Type.Optional(Text),
   },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const ConsentNodeSchema = Type.Object(
   {
@@ -77,18 +77,18 @@ export const ConsentNodeSchema = Type.Object(
     timeoutSeconds: Type.Optional(GatherTimeout),
     retries: Type.Optional(Retries),
   },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const RecordNodeSchema = Type.Object(
   { type: Type.Literal('record'), next: NodeId },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const StopRecordingNodeSchema = Type.Object(
   { type: Type.Literal('stopRecording'), next: NodeId },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const DialNodeSchema = Type.Object(
   {
@@ -103,13 +103,13 @@ export const DialNodeSchema = Type.Object(
     callerId: Type.Optional(Type.Literal('caller')),
     next: Type.Optional(NodeId),
   },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const HoursNodeSchema = Type.Object(
   { type: Type.Literal('hours'), open: NodeId, closed: NodeId },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const OptoutNodeSchema = Type.Object(
   {
@@ -118,13 +118,13 @@ export const OptoutNodeSchema = Type.Object(
     failSay: Type.Optional(Text),
     next: Type.Optional(NodeId),
   },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 export const HangupNodeSchema = Type.Object(
   { type: Type.Literal('hangup'), say: Type.Optional(Text) },
-  { additionalProperties: false },
-);
+  { additionalProperties: false }
+)
 
 /** One schema per node type, keyed by the `type` discriminator. */
 export const NodeSchemas = {
@@ -138,13 +138,13 @@ export const NodeSchemas = {
   hours: HoursNodeSchema,
   optout: OptoutNodeSchema,
   hangup: HangupNodeSchema,
-} as const;
+} as const
 
-export type NodeType = keyof typeof NodeSchemas;
-export const NODE_TYPES = Object.keys(NodeSchemas) as NodeType[];
+export type NodeType = keyof typeof NodeSchemas
+export const NODE_TYPES = Object.keys(NodeSchemas) as NodeType[]
 
-export function isNodeType(value: unknown): value is NodeType {
-  return typeof value === 'string' && Object.hasOwn(NodeSchemas, value);
+export function isNodeType (value: unknown): value is NodeType {
+  return typeof value === 'string' && Object.hasOwn(NodeSchemas, value)
 }
 
 export const FlowNodeSchema = Type.Union([
@@ -158,24 +158,24 @@ export const FlowNodeSchema = Type.Union([
   HoursNodeSchema,
   OptoutNodeSchema,
   HangupNodeSchema,
-]);
-export type FlowNode = Static<typeof FlowNodeSchema>;
-export type NodeOf<T extends NodeType> = Extract<FlowNode, { type: T }>;
+])
+export type FlowNode = Static<typeof FlowNodeSchema>
+export type NodeOf<T extends NodeType> = Extract<FlowNode, { type: T }>
 
 export const FlowDefinitionSchema = Type.Object(
   {
     start: NodeId,
     nodes: Type.Record(Type.String(), FlowNodeSchema, { maxProperties: MAX_NODES }),
   },
-  { additionalProperties: false },
-);
-export type FlowDefinition = Static<typeof FlowDefinitionSchema>;
+  { additionalProperties: false }
+)
+export type FlowDefinition = Static<typeof FlowDefinitionSchema>
 
 // Campaign slice ----------------------------------------------------------------------------
 
 /** "HH:MM" wall-clock time in the campaign timezone; validateHours checks the values. */
-const Interval = Type.Tuple([Type.String(), Type.String()]);
-const DayIntervals = Type.Optional(Type.Array(Interval));
+const Interval = Type.Tuple([Type.String(), Type.String()])
+const DayIntervals = Type.Optional(Type.Array(Interval))
 
 export const WeeklyHoursSchema = Type.Object(
   {
@@ -187,12 +187,12 @@ export const WeeklyHoursSchema = Type.Object(
     sat: DayIntervals,
     sun: DayIntervals,
   },
-  { additionalProperties: false },
-);
-export type WeeklyHours = Static<typeof WeeklyHoursSchema>;
-export type Weekday = keyof WeeklyHours;
+  { additionalProperties: false }
+)
+export type WeeklyHours = Static<typeof WeeklyHoursSchema>
+export type Weekday = keyof WeeklyHours
 /** Index 0 is Sunday, as in Date#getUTCDay. */
-export const WEEKDAYS: readonly Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+export const WEEKDAYS: readonly Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
 
 export const CampaignContextSchema = Type.Object({
   /** IANA zone, e.g. "Europe/London". */
@@ -202,5 +202,5 @@ export const CampaignContextSchema = Type.Object({
   holidays: Type.Array(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' })),
   /** E.164 number that `dial` nodes with to "switchboard" call. */
   switchboard: Type.Union([Type.String(), Type.Null()]),
-});
-export type CampaignContext = Static<typeof CampaignContextSchema>;
+})
+export type CampaignContext = Static<typeof CampaignContextSchema>

@@ -9,90 +9,90 @@
 //
 // Nothing here throws: a bad resume, a missing node, a runaway walk or an internal error all
 // end the call with a short apology and <Hangup/>.
-import { assertNever } from './assert-never.js';
-import type { FlowDefinition } from './definition.js';
-import { nodeById, Turn, type Transition } from './node-handler.js';
-import { handlerFor } from './nodes/registry.js';
-import { initialCallState, type CallState, type FlowContext, type FlowInput, type StepResult } from './step-types.js';
-import { apologyTwiml } from './twiml.js';
+import { assertNever } from './assert-never.js'
+import type { FlowDefinition } from './definition.js'
+import { nodeById, Turn, type Transition } from './node-handler.js'
+import { handlerFor } from './nodes/registry.js'
+import { initialCallState, type CallState, type FlowContext, type FlowInput, type StepResult } from './step-types.js'
+import { apologyTwiml } from './twiml.js'
 
 /** Nodes one request may enter; a validated flow cannot loop without waiting, so this only
  *  stops a flow that bypassed validation. */
-export const MAX_STEPS_PER_REQUEST = 100;
+export const MAX_STEPS_PER_REQUEST = 100
 
-export function runStep(def: FlowDefinition, state: CallState, input: FlowInput, ctx: FlowContext): StepResult {
-  let turn: Turn | undefined;
+export function runStep (def: FlowDefinition, state: CallState, input: FlowInput, ctx: FlowContext): StepResult {
+  let turn: Turn | undefined
   try {
-    turn = new Turn(ctx, state);
-    return walk(def, turn, input);
+    turn = new Turn(ctx, state)
+    return walk(def, turn, input)
   } catch {
-    const { node, digits } = describeInput(input, def);
-    return endSafely(turn, node, 'error-engine', digits);
+    const { node, digits } = describeInput(input, def)
+    return endSafely(turn, node, 'error-engine', digits)
   }
 }
 
-function walk(def: FlowDefinition, turn: Turn, input: FlowInput): StepResult {
+function walk (def: FlowDefinition, turn: Turn, input: FlowInput): StepResult {
   if (turn.state.ended) {
-    const { node, digits } = describeInput(input, def);
-    return endSafely(turn, node, 'refused-call-ended', digits);
+    const { node, digits } = describeInput(input, def)
+    return endSafely(turn, node, 'refused-call-ended', digits)
   }
-  let transition: Transition;
-  let current: string;
+  let transition: Transition
+  let current: string
   switch (input.kind) {
     case 'start':
       if (turn.state.node !== null || turn.state.steps !== 0) {
-        return endSafely(turn, def.start, 'refused-already-started');
+        return endSafely(turn, def.start, 'refused-already-started')
       }
-      current = def.start;
-      transition = { kind: 'goto', to: def.start };
-      break;
+      current = def.start
+      transition = { kind: 'goto', to: def.start }
+      break
     case 'resume': {
-      const node = nodeById(def, input.node);
-      const handler = node === undefined ? undefined : handlerFor(node);
+      const node = nodeById(def, input.node)
+      const handler = node === undefined ? undefined : handlerFor(node)
       // Only the node the call is waiting at may be resumed; anything else is a stale or
       // forged callback.
       if (node === undefined || handler === undefined || !handler.waits || input.node !== turn.state.node) {
-        return endSafely(turn, String(input.node), 'refused-unexpected-resume', input.digits);
+        return endSafely(turn, String(input.node), 'refused-unexpected-resume', input.digits)
       }
-      turn.state.steps += 1;
-      current = input.node;
-      const digits = typeof input.digits === 'string' ? input.digits : '';
-      transition = handler.resume(node, current, { digits, dialStatus: input.dialStatus }, turn);
-      break;
+      turn.state.steps += 1
+      current = input.node
+      const digits = typeof input.digits === 'string' ? input.digits : ''
+      transition = handler.resume(node, current, { digits, dialStatus: input.dialStatus }, turn)
+      break
     }
     default:
-      return assertNever(input);
+      return assertNever(input)
   }
   for (let entered = 0; transition.kind === 'goto'; entered += 1) {
-    if (entered === MAX_STEPS_PER_REQUEST) return endSafely(turn, transition.to, 'refused-too-many-steps');
-    const node = nodeById(def, transition.to);
-    if (node === undefined) return endSafely(turn, transition.to, 'refused-missing-node');
-    current = transition.to;
-    turn.state.steps += 1;
-    const handler = handlerFor(node);
-    transition = handler.waits ? handler.enter(node, current, turn) : handler.run(node, current, turn);
+    if (entered === MAX_STEPS_PER_REQUEST) return endSafely(turn, transition.to, 'refused-too-many-steps')
+    const node = nodeById(def, transition.to)
+    if (node === undefined) return endSafely(turn, transition.to, 'refused-missing-node')
+    current = transition.to
+    turn.state.steps += 1
+    const handler = handlerFor(node)
+    transition = handler.waits ? handler.enter(node, current, turn) : handler.run(node, current, turn)
   }
   switch (transition.kind) {
     case 'wait':
-      turn.state.node = current;
-      break;
+      turn.state.node = current
+      break
     case 'end':
-      turn.twiml.hangup();
-      turn.emit({ type: 'hangup', node: current });
-      Object.assign(turn.state, { node: null, recording: false, ended: true });
-      break;
+      turn.twiml.hangup()
+      turn.emit({ type: 'hangup', node: current })
+      Object.assign(turn.state, { node: null, recording: false, ended: true })
+      break
     default:
-      return assertNever(transition);
+      return assertNever(transition)
   }
-  return { twiml: turn.twiml.toString(), nextState: turn.state, effects: turn.effects };
+  return { twiml: turn.twiml.toString(), nextState: turn.state, effects: turn.effects }
 }
 
 /** For the log of a refused or failed step; the input itself may be what is broken. */
-function describeInput(input: FlowInput, def: FlowDefinition): { node: string; digits?: string } {
+function describeInput (input: FlowInput, def: FlowDefinition): { node: string; digits?: string } {
   try {
-    return input.kind === 'resume' ? { node: String(input.node), digits: input.digits } : { node: String(def.start) };
+    return input.kind === 'resume' ? { node: String(input.node), digits: input.digits } : { node: String(def.start) }
   } catch {
-    return { node: '(unknown)' };
+    return { node: '(unknown)' }
   }
 }
 
@@ -101,13 +101,13 @@ function describeInput(input: FlowInput, def: FlowDefinition): { node: string; d
  * caller made is still a fact), except those whose TwiML is discarded: no stream starts and no
  * number is dialled.
  */
-function endSafely(turn: Turn | undefined, node: string, outcome: string, input?: string): StepResult {
-  const kept = (turn?.effects ?? []).filter((e) => e.type !== 'startRecording' && e.type !== 'dial');
-  const log = typeof input === 'string' && input !== '' ? { input } : {};
-  const base = turn?.state ?? initialCallState();
+function endSafely (turn: Turn | undefined, node: string, outcome: string, input?: string): StepResult {
+  const kept = (turn?.effects ?? []).filter((e) => e.type !== 'startRecording' && e.type !== 'dial')
+  const log = typeof input === 'string' && input !== '' ? { input } : {}
+  const base = turn?.state ?? initialCallState()
   return {
     twiml: apologyTwiml(),
     nextState: { ...base, node: null, recording: false, ended: true },
     effects: [...kept, { type: 'logEvent', node, outcome, ...log }, { type: 'hangup', node }],
-  };
+  }
 }

@@ -1,9 +1,9 @@
 // The flow graph as the console draws it: nodes, labelled edges and the consent proof, derived
 // by the same handlers and analysis the validator uses, so the picture cannot disagree with
 // what saving and publishing enforce.
-import { buildGraph, consentProof, reachable } from './graph.js';
-import type { Edge } from './node-handler.js';
-import { readShape } from './shape.js';
+import { buildGraph, consentProof, reachable } from './graph.js'
+import type { Edge } from './node-handler.js'
+import { readShape } from './shape.js'
 
 export interface GraphViewNode {
   id: string;
@@ -29,23 +29,23 @@ export interface GraphView {
   edges: GraphViewEdge[];
 }
 
-function edgeLabel(edge: Edge): string {
-  const [field, key] = edge.field;
-  if (field === 'options') return key ?? '';
-  if (field === 'noInput') return 'no input';
-  if (field === 'next') return '';
-  return field ?? '';
+function edgeLabel (edge: Edge): string {
+  const [field, key] = edge.field
+  if (field === 'options') return key ?? ''
+  if (field === 'noInput') return 'no input'
+  if (field === 'next') return ''
+  return field ?? ''
 }
 
 /**
  * Nodes beyond which no view is given: a picture of more could not be read, and the view (about
  * 120 bytes a node with its edge) would make the validation answer grow with the flow.
  */
-export const MAX_GRAPH_VIEW_NODES = 500;
+export const MAX_GRAPH_VIEW_NODES = 500
 
-function nodeCount(def: unknown): number {
-  const nodes = typeof def === 'object' && def !== null ? (def as { nodes?: unknown }).nodes : undefined;
-  return typeof nodes === 'object' && nodes !== null ? Object.keys(nodes).length : 0;
+function nodeCount (def: unknown): number {
+  const nodes = typeof def === 'object' && def !== null ? (def as { nodes?: unknown }).nodes : undefined
+  return typeof nodes === 'object' && nodes !== null ? Object.keys(nodes).length : 0
 }
 
 /**
@@ -54,26 +54,26 @@ function nodeCount(def: unknown): number {
  * more than MAX_GRAPH_VIEW_NODES nodes. A start that names no node still gives a view, in which
  * nothing is reached.
  */
-export function graphView(def: unknown): GraphView | null {
+export function graphView (def: unknown): GraphView | null {
   try {
-    if (nodeCount(def) > MAX_GRAPH_VIEW_NODES) return null;
-    const shape = readShape(def);
-    if (shape.incomplete || shape.start === undefined) return null;
-    const graph = buildGraph(shape.start, shape.nodes);
-    const { entry } = consentProof(graph);
-    const seen = reachable(graph);
-    const nodes: GraphViewNode[] = [];
-    const edges: GraphViewEdge[] = [];
+    if (nodeCount(def) > MAX_GRAPH_VIEW_NODES) return null
+    const shape = readShape(def)
+    if (shape.incomplete || shape.start === undefined) return null
+    const graph = buildGraph(shape.start, shape.nodes)
+    const { entry } = consentProof(graph)
+    const seen = reachable(graph)
+    const nodes: GraphViewNode[] = []
+    const edges: GraphViewEdge[] = []
     for (const [id, { node, edges: out }] of graph.nodes) {
-      nodes.push({ id, type: node.type, consentOnEntry: seen.has(id) ? (entry.get(id) ?? null) : null });
+      nodes.push({ id, type: node.type, consentOnEntry: seen.has(id) ? (entry.get(id) ?? null) : null })
       for (const edge of out) {
-        if (!graph.nodes.has(edge.target)) continue;
-        edges.push({ from: id, to: edge.target, label: edgeLabel(edge), grantsConsent: edge.consent === true });
+        if (!graph.nodes.has(edge.target)) continue
+        edges.push({ from: id, to: edge.target, label: edgeLabel(edge), grantsConsent: edge.consent === true })
       }
     }
-    return { start: graph.start, nodes, edges };
+    return { start: graph.start, nodes, edges }
   } catch {
     // As in validateFlow: not reachable with JSON input, and a picture is not worth a 500.
-    return null;
+    return null
   }
 }

@@ -1,8 +1,8 @@
 // The flow as a directed graph, and the analyses validate.ts runs on it. Edges come from each
 // node type's handler, so the validator and the engine agree on what a node can do next.
-import type { FlowNode } from './definition.js';
-import type { Edge } from './node-handler.js';
-import { handlerFor } from './nodes/registry.js';
+import type { FlowNode } from './definition.js'
+import type { Edge } from './node-handler.js'
+import { handlerFor } from './nodes/registry.js'
 
 export interface GraphNode {
   node: FlowNode;
@@ -16,37 +16,37 @@ export interface FlowGraph {
   nodes: Map<string, GraphNode>;
 }
 
-export type EdgeFilter = (edge: Edge) => boolean;
+export type EdgeFilter = (edge: Edge) => boolean
 
-export function buildGraph(start: string, nodes: Map<string, FlowNode>): FlowGraph {
-  const graph: FlowGraph = { start, nodes: new Map() };
+export function buildGraph (start: string, nodes: Map<string, FlowNode>): FlowGraph {
+  const graph: FlowGraph = { start, nodes: new Map() }
   for (const [id, node] of nodes) {
-    const handler = handlerFor(node);
-    graph.nodes.set(id, { node, waits: handler.waits, edges: handler.edges(node) });
+    const handler = handlerFor(node)
+    graph.nodes.set(id, { node, waits: handler.waits, edges: handler.edges(node) })
   }
-  return graph;
+  return graph
 }
 
 /** Successors along the chosen edges that are nodes of the graph. */
-function successors(graph: FlowGraph, id: string, follow: EdgeFilter): string[] {
-  const edges = graph.nodes.get(id)?.edges ?? [];
-  return edges.filter((e) => follow(e) && graph.nodes.has(e.target)).map((e) => e.target);
+function successors (graph: FlowGraph, id: string, follow: EdgeFilter): string[] {
+  const edges = graph.nodes.get(id)?.edges ?? []
+  return edges.filter((e) => follow(e) && graph.nodes.has(e.target)).map((e) => e.target)
 }
 
-export function reachable(graph: FlowGraph): Set<string> {
-  const seen = new Set<string>();
-  if (!graph.nodes.has(graph.start)) return seen;
-  const queue = [graph.start];
-  seen.add(graph.start);
+export function reachable (graph: FlowGraph): Set<string> {
+  const seen = new Set<string>()
+  if (!graph.nodes.has(graph.start)) return seen
+  const queue = [graph.start]
+  seen.add(graph.start)
   for (let i = 0; i < queue.length; i += 1) {
     for (const next of successors(graph, queue[i] as string, () => true)) {
       if (!seen.has(next)) {
-        seen.add(next);
-        queue.push(next);
+        seen.add(next)
+        queue.push(next)
       }
     }
   }
-  return seen;
+  return seen
 }
 
 /**
@@ -54,90 +54,90 @@ export function reachable(graph: FlowGraph): Set<string> {
  * node, or a node with an edge to itself), each in definition order. Tarjan's algorithm over
  * node numbers, iterative so that a long chain of nodes cannot overflow the stack.
  */
-export function loops(graph: FlowGraph, follow: EdgeFilter): string[][] {
-  const ids = [...graph.nodes.keys()];
-  const numberOf = new Map(ids.map((id, i) => [id, i]));
+export function loops (graph: FlowGraph, follow: EdgeFilter): string[][] {
+  const ids = [...graph.nodes.keys()]
+  const numberOf = new Map(ids.map((id, i) => [id, i]))
   const succ = ids.map((id) =>
-    (graph.nodes.get(id)?.edges ?? []).flatMap((e) => (follow(e) ? (numberOf.get(e.target) ?? []) : [])),
-  );
-  const UNSEEN = -1;
-  const index = new Int32Array(ids.length).fill(UNSEEN);
-  const low = new Int32Array(ids.length);
-  const onStack = new Uint8Array(ids.length);
-  const stack: number[] = [];
-  const found: string[][] = [];
-  let counter = 0;
+    (graph.nodes.get(id)?.edges ?? []).flatMap((e) => (follow(e) ? (numberOf.get(e.target) ?? []) : []))
+  )
+  const UNSEEN = -1
+  const index = new Int32Array(ids.length).fill(UNSEEN)
+  const low = new Int32Array(ids.length)
+  const onStack = new Uint8Array(ids.length)
+  const stack: number[] = []
+  const found: string[][] = []
+  let counter = 0
   // Call frames of the depth-first search: a node and the position of its next successor.
-  const frameNode: number[] = [];
-  const frameNext: number[] = [];
+  const frameNode: number[] = []
+  const frameNext: number[] = []
   const open = (v: number): void => {
-    index[v] = counter;
-    low[v] = counter;
-    counter += 1;
-    stack.push(v);
-    onStack[v] = 1;
-    frameNode.push(v);
-    frameNext.push(0);
-  };
+    index[v] = counter
+    low[v] = counter
+    counter += 1
+    stack.push(v)
+    onStack[v] = 1
+    frameNode.push(v)
+    frameNext.push(0)
+  }
 
   for (let root = 0; root < ids.length; root += 1) {
-    if (index[root] !== UNSEEN) continue;
-    open(root);
+    if (index[root] !== UNSEEN) continue
+    open(root)
     while (frameNode.length > 0) {
-      const top = frameNode.length - 1;
-      const v = frameNode[top] as number;
-      const out = succ[v] as number[];
-      const next = frameNext[top] as number;
+      const top = frameNode.length - 1
+      const v = frameNode[top] as number
+      const out = succ[v] as number[]
+      const next = frameNext[top] as number
       if (next < out.length) {
-        frameNext[top] = next + 1;
-        const w = out[next] as number;
-        if (index[w] === UNSEEN) open(w);
-        else if (onStack[w] === 1) low[v] = Math.min(low[v] as number, index[w] as number);
-        continue;
+        frameNext[top] = next + 1
+        const w = out[next] as number
+        if (index[w] === UNSEEN) open(w)
+        else if (onStack[w] === 1) low[v] = Math.min(low[v] as number, index[w] as number)
+        continue
       }
-      frameNode.pop();
-      frameNext.pop();
-      const parent = frameNode[frameNode.length - 1];
-      if (parent !== undefined) low[parent] = Math.min(low[parent] as number, low[v] as number);
-      if (low[v] !== index[v]) continue;
-      const component: number[] = [];
-      let member: number;
+      frameNode.pop()
+      frameNext.pop()
+      const parent = frameNode[frameNode.length - 1]
+      if (parent !== undefined) low[parent] = Math.min(low[parent] as number, low[v] as number)
+      if (low[v] !== index[v]) continue
+      const component: number[] = []
+      let member: number
       do {
-        member = stack.pop() as number;
-        onStack[member] = 0;
-        component.push(member);
-      } while (member !== v);
-      if (component.length > 1 || out.includes(v)) found.push(component.sort((a, b) => a - b).map((n) => ids[n] as string));
+        member = stack.pop() as number
+        onStack[member] = 0
+        component.push(member)
+      } while (member !== v)
+      if (component.length > 1 || out.includes(v)) found.push(component.sort((a, b) => a - b).map((n) => ids[n] as string))
     }
   }
-  return found;
+  return found
 }
 
 /** A shortest cycle from `from` back to itself, staying inside `within`. */
-export function cycleThrough(graph: FlowGraph, from: string, within: Set<string>, follow: EdgeFilter): string[] {
-  const parent = new Map<string, string>();
-  const queue = [from];
+export function cycleThrough (graph: FlowGraph, from: string, within: Set<string>, follow: EdgeFilter): string[] {
+  const parent = new Map<string, string>()
+  const queue = [from]
   for (let i = 0; i < queue.length; i += 1) {
-    const id = queue[i] as string;
+    const id = queue[i] as string
     for (const next of successors(graph, id, follow)) {
-      if (!within.has(next)) continue;
-      if (next === from) return [...pathTo(parent, id, from), from];
+      if (!within.has(next)) continue
+      if (next === from) return [...pathTo(parent, id, from), from]
       if (!parent.has(next)) {
-        parent.set(next, id);
-        queue.push(next);
+        parent.set(next, id)
+        queue.push(next)
       }
     }
   }
-  return [from];
+  return [from]
 }
 
-function pathTo(parent: Map<string, string>, id: string, root: string): string[] {
-  const path = [id];
-  for (let at = id; at !== root; ) {
-    at = parent.get(at) as string;
-    path.unshift(at);
+function pathTo (parent: Map<string, string>, id: string, root: string): string[] {
+  const path = [id]
+  for (let at = id; at !== root;) {
+    at = parent.get(at) as string
+    path.unshift(at)
   }
-  return path;
+  return path
 }
 
 /** A path too long to print whole: its first and last nodes and how many lie between. */
@@ -149,11 +149,11 @@ export interface PathSummary {
 }
 
 /** Nodes printed at each end of a long path; a path of up to twice this many is printed whole. */
-export const PATH_ENDS = 4;
+export const PATH_ENDS = 4
 
-export function summarizePath(path: string[]): PathSummary {
-  if (path.length <= 2 * PATH_ENDS) return { first: path, omitted: 0, last: [] };
-  return { first: path.slice(0, PATH_ENDS), omitted: path.length - 2 * PATH_ENDS, last: path.slice(-PATH_ENDS) };
+export function summarizePath (path: string[]): PathSummary {
+  if (path.length <= 2 * PATH_ENDS) return { first: path, omitted: 0, last: [] }
+  return { first: path.slice(0, PATH_ENDS), omitted: path.length - 2 * PATH_ENDS, last: path.slice(-PATH_ENDS) }
 }
 
 export interface ConsentProof {
@@ -177,65 +177,65 @@ export interface ConsentProof {
  * node's witness path is read back in O(PATH_ENDS): the same shortest path a search for that one
  * node would find, since the search order does not depend on the target.
  */
-export function consentProof(graph: FlowGraph): ConsentProof {
-  const ids = [...graph.nodes.keys()];
-  const indexOf = new Map(ids.map((id, i) => [id, i]));
+export function consentProof (graph: FlowGraph): ConsentProof {
+  const ids = [...graph.nodes.keys()]
+  const indexOf = new Map(ids.map((id, i) => [id, i]))
   // Pair p = 2 × node index + (1 when consent is granted).
-  const size = 2 * ids.length;
-  const parent = new Int32Array(size).fill(-1);
-  const depth = new Int32Array(size).fill(-1);
-  const anchor = new Int32Array(size);
-  const startIndex = indexOf.get(graph.start);
+  const size = 2 * ids.length
+  const parent = new Int32Array(size).fill(-1)
+  const depth = new Int32Array(size).fill(-1)
+  const anchor = new Int32Array(size)
+  const startIndex = indexOf.get(graph.start)
   if (startIndex !== undefined) {
-    const queue = new Int32Array(size);
-    let tail = 0;
-    const first = 2 * startIndex;
-    depth[first] = 0;
-    anchor[first] = first;
-    queue[tail++] = first;
+    const queue = new Int32Array(size)
+    let tail = 0
+    const first = 2 * startIndex
+    depth[first] = 0
+    anchor[first] = first
+    queue[tail++] = first
     for (let head = 0; head < tail; head += 1) {
-      const pair = queue[head] as number;
-      const granted = (pair & 1) === 1;
-      const at = depth[pair] as number;
+      const pair = queue[head] as number
+      const granted = (pair & 1) === 1
+      const at = depth[pair] as number
       for (const edge of graph.nodes.get(ids[pair >> 1] as string)?.edges ?? []) {
-        const target = indexOf.get(edge.target);
-        if (target === undefined) continue;
-        const next = 2 * target + ((edge.consent ?? granted) ? 1 : 0);
-        if (depth[next] !== -1) continue;
-        parent[next] = pair;
-        depth[next] = at + 1;
-        anchor[next] = at + 1 < PATH_ENDS ? next : (anchor[pair] as number);
-        queue[tail++] = next;
+        const target = indexOf.get(edge.target)
+        if (target === undefined) continue
+        const next = 2 * target + ((edge.consent ?? granted) ? 1 : 0)
+        if (depth[next] !== -1) continue
+        parent[next] = pair
+        depth[next] = at + 1
+        anchor[next] = at + 1 < PATH_ENDS ? next : (anchor[pair] as number)
+        queue[tail++] = next
       }
     }
   }
 
-  const entry = new Map<string, boolean>();
+  const entry = new Map<string, boolean>()
   ids.forEach((id, i) => {
-    if (depth[2 * i] !== -1) entry.set(id, false);
-    else if (depth[2 * i + 1] !== -1) entry.set(id, true);
-  });
+    if (depth[2 * i] !== -1) entry.set(id, false)
+    else if (depth[2 * i + 1] !== -1) entry.set(id, true)
+  })
 
   /** Nodes from `pair` back `count` steps towards start, in path order. */
   const back = (pair: number, count: number): string[] => {
-    const out: string[] = new Array<string>(count);
-    for (let i = count - 1, at = pair; i >= 0; i -= 1, at = parent[at] as number) out[i] = ids[at >> 1] as string;
-    return out;
-  };
+    const out: string[] = new Array<string>(count)
+    for (let i = count - 1, at = pair; i >= 0; i -= 1, at = parent[at] as number) out[i] = ids[at >> 1] as string
+    return out
+  }
 
   return {
     entry,
-    pathWithoutConsent(id) {
-      const index = indexOf.get(id);
-      const pair = index === undefined ? -1 : 2 * index;
-      if (pair === -1 || depth[pair] === -1) return { first: [id], omitted: 0, last: [] };
-      const length = (depth[pair] as number) + 1;
-      if (length <= 2 * PATH_ENDS) return { first: back(pair, length), omitted: 0, last: [] };
+    pathWithoutConsent (id) {
+      const index = indexOf.get(id)
+      const pair = index === undefined ? -1 : 2 * index
+      if (pair === -1 || depth[pair] === -1) return { first: [id], omitted: 0, last: [] }
+      const length = (depth[pair] as number) + 1
+      if (length <= 2 * PATH_ENDS) return { first: back(pair, length), omitted: 0, last: [] }
       return {
         first: back(anchor[pair] as number, PATH_ENDS),
         omitted: length - 2 * PATH_ENDS,
         last: back(pair, PATH_ENDS),
-      };
+      }
     },
-  };
+  }
 }

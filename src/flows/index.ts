@@ -13,12 +13,12 @@ export {
   type FlowNode,
   type NodeType,
   type WeeklyHours,
-} from './definition.js';
-export { MAX_STEPS_PER_REQUEST, runStep } from './engine.js';
-export { graphView, MAX_GRAPH_VIEW_NODES, type GraphView, type GraphViewEdge, type GraphViewNode } from './graph-view.js';
-export { isOpen, isValidTimeZone, validateHolidays, validateHours } from './hours.js';
-export { pointer, type Problem } from './problem.js';
-export { alwaysOpenCampaign, formatTranscript, simulate, type SimulatedRequest, type SimulationOptions } from './simulate.js';
+} from './definition.js'
+export { MAX_STEPS_PER_REQUEST, runStep } from './engine.js'
+export { graphView, MAX_GRAPH_VIEW_NODES, type GraphView, type GraphViewEdge, type GraphViewNode } from './graph-view.js'
+export { isOpen, isValidTimeZone, validateHolidays, validateHours } from './hours.js'
+export { pointer, type Problem } from './problem.js'
+export { alwaysOpenCampaign, formatTranscript, simulate, type SimulatedRequest, type SimulationOptions } from './simulate.js'
 export {
   initialCallState,
   type CallState,
@@ -27,6 +27,6 @@ export {
   type FlowContext,
   type FlowInput,
   type StepResult,
-} from './step-types.js';
-export { apologyTwiml, RECORDING_STREAM_NAME } from './twiml.js';
-export { checkAgainstCampaign, requirementsOf, validateFlow, type FlowRequirements } from './validate.js';
+} from './step-types.js'
+export { apologyTwiml, RECORDING_STREAM_NAME } from './twiml.js'
+export { checkAgainstCampaign, requirementsOf, validateFlow, type FlowRequirements } from './validate.js'

@@ -1,8 +1,8 @@
 // The contract every node type implements: how it behaves in a call and which edges it has, so
 // that the engine and the validator read the same description of the graph.
-import type { FlowDefinition, FlowNode, NodeOf, NodeType } from './definition.js';
-import type { CallState, Effect, FlowContext } from './step-types.js';
-import { VoiceResponse } from './twiml.js';
+import type { FlowDefinition, FlowNode, NodeOf, NodeType } from './definition.js'
+import type { CallState, Effect, FlowContext } from './step-types.js'
+import { VoiceResponse } from './twiml.js'
 
 /** An edge out of a node, as the validator's graph analyses see it. */
 export interface Edge {
@@ -17,10 +17,10 @@ export interface Edge {
   consent?: boolean;
 }
 
-export type Transition = { kind: 'goto'; to: string } | { kind: 'wait' } | { kind: 'end' };
+export type Transition = { kind: 'goto'; to: string } | { kind: 'wait' } | { kind: 'end' }
 
-export function goOn(next: string | undefined): Transition {
-  return next === undefined ? { kind: 'end' } : { kind: 'goto', to: next };
+export function goOn (next: string | undefined): Transition {
+  return next === undefined ? { kind: 'end' } : { kind: 'goto', to: next }
 }
 
 export interface ResumeInput {
@@ -30,32 +30,32 @@ export interface ResumeInput {
 
 /** The response being built during one engine step, plus the call state it advances. */
 export class Turn {
-  readonly twiml = new VoiceResponse();
-  readonly effects: Effect[] = [];
-  readonly state: CallState;
+  readonly twiml = new VoiceResponse()
+  readonly effects: Effect[] = []
+  readonly state: CallState
 
-  constructor(
+  constructor (
     readonly ctx: FlowContext,
-    state: CallState,
+    state: CallState
   ) {
-    this.state = { ...state, retries: { ...state.retries } };
+    this.state = { ...state, retries: { ...state.retries } }
   }
 
-  emit(effect: Effect): void {
-    this.effects.push(effect);
+  emit (effect: Effect): void {
+    this.effects.push(effect)
   }
 
-  log(node: string, outcome: string, input?: string): void {
-    this.emit(input === undefined ? { type: 'logEvent', node, outcome } : { type: 'logEvent', node, input, outcome });
+  log (node: string, outcome: string, input?: string): void {
+    this.emit(input === undefined ? { type: 'logEvent', node, outcome } : { type: 'logEvent', node, input, outcome })
   }
 
-  retriesUsed(node: string): number {
-    const used = Object.hasOwn(this.state.retries, node) ? this.state.retries[node] : 0;
-    return typeof used === 'number' && Number.isFinite(used) ? used : 0;
+  retriesUsed (node: string): number {
+    const used = Object.hasOwn(this.state.retries, node) ? this.state.retries[node] : 0
+    return typeof used === 'number' && Number.isFinite(used) ? used : 0
   }
 
-  setRetries(node: string, used: number): void {
-    this.state.retries[node] = used;
+  setRetries (node: string, used: number): void {
+    this.state.retries[node] = used
   }
 }
 
@@ -86,10 +86,10 @@ export interface WaitHandler<N extends FlowNode> extends HandlerBase<N> {
   resume(node: N, id: string, input: ResumeInput, turn: Turn): Transition;
 }
 
-export type NodeHandler<N extends FlowNode> = PassHandler<N> | WaitHandler<N>;
-export type NodeHandlers = { [T in NodeType]: NodeHandler<NodeOf<T>> };
+export type NodeHandler<N extends FlowNode> = PassHandler<N> | WaitHandler<N>
+export type NodeHandlers = { [T in NodeType]: NodeHandler<NodeOf<T>> }
 
 /** The node with this id, without tripping over inherited names such as "constructor". */
-export function nodeById(def: FlowDefinition, id: string): FlowNode | undefined {
-  return Object.hasOwn(def.nodes, id) ? def.nodes[id] : undefined;
+export function nodeById (def: FlowDefinition, id: string): FlowNode | undefined {
+  return Object.hasOwn(def.nodes, id) ? def.nodes[id] : undefined
 }

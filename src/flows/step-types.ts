@@ -1,5 +1,5 @@
 // What goes into and comes out of one engine step (one Twilio webhook).
-import type { CampaignContext } from './definition.js';
+import type { CampaignContext } from './definition.js'
 
 /** Per-call state the route stores between webhooks (JSON-serialisable). */
 export interface CallState {
@@ -15,14 +15,14 @@ export interface CallState {
   ended: boolean;
 }
 
-export function initialCallState(): CallState {
-  return { node: null, retries: {}, consent: 'unknown', recording: false, steps: 0, ended: false };
+export function initialCallState (): CallState {
+  return { node: null, retries: {}, consent: 'unknown', recording: false, steps: 0, ended: false }
 }
 
 export type FlowInput =
   | { kind: 'start' }
   /** `digits` '' or undefined means the caller pressed nothing. */
-  | { kind: 'resume'; node: string; digits?: string; dialStatus?: string };
+  | { kind: 'resume'; node: string; digits?: string; dialStatus?: string }
 
 export interface FlowContext {
   now: Date;
@@ -48,21 +48,21 @@ export interface FlowContext {
 export type Effect =
   | { type: 'logEvent'; node: string; input?: string; outcome: string }
   | {
-      type: 'recordConsent';
-      node: string;
-      granted: boolean;
-      decision: 'granted' | 'denied' | 'noInput';
-      digits: string | null;
-      /** What the caller heard, kept as evidence. */
-      prompt: string;
-    }
+    type: 'recordConsent';
+    node: string;
+    granted: boolean;
+    decision: 'granted' | 'denied' | 'noInput';
+    digits: string | null;
+    /** What the caller heard, kept as evidence. */
+    prompt: string;
+  }
   | { type: 'startRecording'; node: string; token: string }
   | { type: 'stopRecording'; node: string }
   | { type: 'suppress'; node: string; source: 'ivr' }
   | { type: 'dial'; node: string; to: string }
-  | { type: 'hangup'; node: string };
+  | { type: 'hangup'; node: string }
 
-export type EffectType = Effect['type'];
+export type EffectType = Effect['type']
 
 export interface StepResult {
   twiml: string;

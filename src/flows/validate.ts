@@ -3,82 +3,82 @@
 // then each node type's own rules, then the rules over the whole graph (graph.ts). Every step is
 // linear in nodes + edges, and messages quote paths and ids in bounded form, so the time and the
 // answer grow with the definition and not with its square.
-import { E164_PATTERN, type CampaignContext, type FlowDefinition } from './definition.js';
-import { buildGraph, consentProof, cycleThrough, loops, reachable, summarizePath, type FlowGraph, type PathSummary } from './graph.js';
-import { isValidTimeZone, validateHours } from './hours.js';
-import type { Edge } from './node-handler.js';
-import { handlerFor } from './nodes/registry.js';
-import { capProblems, pointer, quote, type Problem } from './problem.js';
-import { readShape } from './shape.js';
+import { E164_PATTERN, type CampaignContext, type FlowDefinition } from './definition.js'
+import { buildGraph, consentProof, cycleThrough, loops, reachable, summarizePath, type FlowGraph, type PathSummary } from './graph.js'
+import { isValidTimeZone, validateHours } from './hours.js'
+import type { Edge } from './node-handler.js'
+import { handlerFor } from './nodes/registry.js'
+import { capProblems, pointer, quote, type Problem } from './problem.js'
+import { readShape } from './shape.js'
 
-export function validateFlow(def: unknown): Problem[] {
+export function validateFlow (def: unknown): Problem[] {
   try {
-    return capProblems(collectProblems(def));
+    return capProblems(collectProblems(def))
   } catch (err) {
     // Not reachable with JSON input; a cyclic or exotic object must still not pass as valid.
-    return [{ path: '', message: `the flow could not be checked: ${err instanceof Error ? err.message : String(err)}` }];
+    return [{ path: '', message: `the flow could not be checked: ${err instanceof Error ? err.message : String(err)}` }]
   }
 }
 
-function collectProblems(def: unknown): Problem[] {
-  const shape = readShape(def);
-  const problems = [...shape.problems];
+function collectProblems (def: unknown): Problem[] {
+  const shape = readShape(def)
+  const problems = [...shape.problems]
   if (shape.start !== undefined && shape.nodesRead && !shape.ids.has(shape.start)) {
-    problems.push({ path: '/start', message: `start names no node ${quote(shape.start)}` });
+    problems.push({ path: '/start', message: `start names no node ${quote(shape.start)}` })
   }
   for (const [id, node] of shape.nodes) {
-    const handler = handlerFor(node);
+    const handler = handlerFor(node)
     for (const edge of handler.edges(node)) {
       if (!shape.ids.has(edge.target)) {
-        problems.push({ path: edgePath(id, edge), message: `${edgeLabel(edge)} names no node ${quote(edge.target)}` });
+        problems.push({ path: edgePath(id, edge), message: `${edgeLabel(edge)} names no node ${quote(edge.target)}` })
       }
     }
     for (const found of handler.check?.(node) ?? []) {
-      problems.push({ path: pointer('nodes', id, ...found.field), message: found.message });
+      problems.push({ path: pointer('nodes', id, ...found.field), message: found.message })
     }
   }
-  if (shape.start === undefined || !shape.nodes.has(shape.start)) return problems;
-  const graph = buildGraph(shape.start, shape.nodes);
+  if (shape.start === undefined || !shape.nodes.has(shape.start)) return problems
+  const graph = buildGraph(shape.start, shape.nodes)
   // A malformed node's edges are unknown, so what it reaches cannot be told apart from
   // what nothing reaches.
-  if (!shape.incomplete) problems.push(...unreachableNodes(graph));
-  problems.push(...busyLoops(graph), ...silentLoops(graph), ...recordingWithoutConsent(graph));
-  return problems;
+  if (!shape.incomplete) problems.push(...unreachableNodes(graph))
+  problems.push(...busyLoops(graph), ...silentLoops(graph), ...recordingWithoutConsent(graph))
+  return problems
 }
 
-function edgePath(id: string, edge: Edge): string {
-  return pointer('nodes', id, ...edge.field);
+function edgePath (id: string, edge: Edge): string {
+  return pointer('nodes', id, ...edge.field)
 }
 
-function edgeLabel(edge: Edge): string {
-  return edge.field[0] === 'options' ? `option ${quote(edge.field[1] ?? '')}` : `"${edge.field[0]}"`;
+function edgeLabel (edge: Edge): string {
+  return edge.field[0] === 'options' ? `option ${quote(edge.field[1] ?? '')}` : `"${edge.field[0]}"`
 }
 
-function unreachableNodes(graph: FlowGraph): Problem[] {
-  const seen = reachable(graph);
+function unreachableNodes (graph: FlowGraph): Problem[] {
+  const seen = reachable(graph)
   return [...graph.nodes.keys()]
     .filter((id) => !seen.has(id))
-    .map((id) => ({ path: pointer('nodes', id), message: `node "${id}" is unreachable from start` }));
+    .map((id) => ({ path: pointer('nodes', id), message: `node "${id}" is unreachable from start` }))
 }
 
 /** An edge of `id` that stays inside the loop; every member of a loop has one. */
-function edgeInLoop(graph: FlowGraph, id: string, members: string[], follow: (edge: Edge) => boolean): Edge {
-  const within = new Set(members);
-  return graph.nodes.get(id)?.edges.find((e) => follow(e) && within.has(e.target)) as Edge;
+function edgeInLoop (graph: FlowGraph, id: string, members: string[], follow: (edge: Edge) => boolean): Edge {
+  const within = new Set(members)
+  return graph.nodes.get(id)?.edges.find((e) => follow(e) && within.has(e.target)) as Edge
 }
 
 /** Twilio would re-request these forever (until the step guard), never pausing for the caller. */
-function busyLoops(graph: FlowGraph): Problem[] {
-  const follow = (edge: Edge): boolean => !edge.waits;
+function busyLoops (graph: FlowGraph): Problem[] {
+  const follow = (edge: Edge): boolean => !edge.waits
   return loops(graph, follow).map((members) => {
-    const id = members[0] as string;
-    const edge = edgeInLoop(graph, id, members, follow);
-    const cycle = cycleThrough(graph, id, new Set(members), follow);
+    const id = members[0] as string
+    const edge = edgeInLoop(graph, id, members, follow)
+    const cycle = cycleThrough(graph, id, new Set(members), follow)
     return {
       path: edgePath(id, edge),
       message: `loop without waiting for caller input: ${showPath(summarizePath(cycle))} (put a menu, consent or dial in it, or end it)`,
-    };
-  });
+    }
+  })
 }
 
 /**
@@ -86,41 +86,41 @@ function busyLoops(graph: FlowGraph): Problem[] {
  * answering machine) for ever: their retries run out and start again. Dial `next` edges count
  * too, since a call nobody answers goes on there without any key press.
  */
-function silentLoops(graph: FlowGraph): Problem[] {
-  const follow = (edge: Edge): boolean => edge.silent;
-  const problems: Problem[] = [];
+function silentLoops (graph: FlowGraph): Problem[] {
+  const follow = (edge: Edge): boolean => edge.silent
+  const problems: Problem[] = []
   for (const members of loops(graph, follow)) {
     // Loops of nodes that never wait are busyLoops' to report.
-    const waiting = members.filter((id) => graph.nodes.get(id)?.waits === true);
-    const id = waiting[0];
-    if (id === undefined) continue;
-    const edge = edgeInLoop(graph, id, members, follow);
-    const cycle = cycleThrough(graph, id, new Set(members), follow);
+    const waiting = members.filter((id) => graph.nodes.get(id)?.waits === true)
+    const id = waiting[0]
+    if (id === undefined) continue
+    const edge = edgeInLoop(graph, id, members, follow)
+    const cycle = cycleThrough(graph, id, new Set(members), follow)
     problems.push({
       path: edgePath(id, edge),
       message: `a caller who presses nothing goes round this loop for ever: ${showPath(summarizePath(cycle))}; let the no-input path lead out of it`,
-    });
+    })
   }
-  return problems;
+  return problems
 }
 
 /** A path as "a → b → c", or "a → b → … 96 more … → y → z" when it is long. */
-function showPath({ first, omitted, last }: PathSummary): string {
-  const gap = omitted === 0 ? [] : [`… ${omitted} more …`];
-  return [...first, ...gap, ...last].join(' → ');
+function showPath ({ first, omitted, last }: PathSummary): string {
+  const gap = omitted === 0 ? [] : [`… ${omitted} more …`]
+  return [...first, ...gap, ...last].join(' → ')
 }
 
-function recordingWithoutConsent(graph: FlowGraph): Problem[] {
-  const proof = consentProof(graph);
-  const problems: Problem[] = [];
+function recordingWithoutConsent (graph: FlowGraph): Problem[] {
+  const proof = consentProof(graph)
+  const problems: Problem[] = []
   for (const [id, { node }] of graph.nodes) {
-    if (node.type !== 'record' || proof.entry.get(id) !== false) continue;
+    if (node.type !== 'record' || proof.entry.get(id) !== false) continue
     problems.push({
       path: pointer('nodes', id),
       message: `recording without consent: the path ${showPath(proof.pathWithoutConsent(id))} reaches this record node without passing a consent node's "granted" edge`,
-    });
+    })
   }
-  return problems;
+  return problems
 }
 
 export interface FlowRequirements {
@@ -130,35 +130,35 @@ export interface FlowRequirements {
   needsHours: boolean;
 }
 
-export function requirementsOf(def: FlowDefinition): FlowRequirements {
-  const nodes = Object.values(def.nodes);
+export function requirementsOf (def: FlowDefinition): FlowRequirements {
+  const nodes = Object.values(def.nodes)
   return {
     needsSwitchboard: nodes.some((node) => node.type === 'dial' && node.to === 'switchboard'),
     needsHours: nodes.some((node) => node.type === 'hours'),
-  };
+  }
 }
 
 /** Publish-time check of a valid flow against the campaign it will run for. */
-export function checkAgainstCampaign(
+export function checkAgainstCampaign (
   def: FlowDefinition,
-  campaign: Pick<CampaignContext, 'switchboard' | 'hours' | 'timezone'>,
+  campaign: Pick<CampaignContext, 'switchboard' | 'hours' | 'timezone'>
 ): Problem[] {
-  const problems: Problem[] = [];
-  const hasSwitchboard = typeof campaign.switchboard === 'string' && E164_PATTERN.test(campaign.switchboard);
+  const problems: Problem[] = []
+  const hasSwitchboard = typeof campaign.switchboard === 'string' && E164_PATTERN.test(campaign.switchboard)
   const hoursUsable =
     isValidTimeZone(campaign.timezone) &&
     validateHours(campaign.hours, '/hours').length === 0 &&
-    Object.values(campaign.hours ?? {}).some((day) => Array.isArray(day) && day.length > 0);
+    Object.values(campaign.hours ?? {}).some((day) => Array.isArray(day) && day.length > 0)
   for (const [id, node] of Object.entries(def.nodes)) {
     if (node.type === 'dial' && node.to === 'switchboard' && !hasSwitchboard) {
-      problems.push({ path: pointer('nodes', id, 'to'), message: 'dial to switchboard needs a campaign switchboard' });
+      problems.push({ path: pointer('nodes', id, 'to'), message: 'dial to switchboard needs a campaign switchboard' })
     }
     if (node.type === 'hours' && !hoursUsable) {
       problems.push({
         path: pointer('nodes', id),
         message: 'hours node needs campaign hours (at least one valid interval and a valid timezone)',
-      });
+      })
     }
   }
-  return problems;
+  return problems
 }

@@ -44,7 +44,7 @@ function muLawLike (bytes: number, seed = 0x9e3779b9): Buffer {
 
 function linearToMuLaw (sample: number): number {
   const sign = sample < 0 ? 0x80 : 0
-  let magnitude = Math.min(Math.abs(sample), 32635) + 0x84
+  const magnitude = Math.min(Math.abs(sample), 32635) + 0x84
   let exponent = 7
   for (let mask = 0x4000; (magnitude & mask) === 0 && exponent > 0; mask >>= 1) exponent--
   const mantissa = (magnitude >> (exponent + 3)) & 0x0f

@@ -49,16 +49,17 @@ async function stream (app: App, callSid: string, token: string): Promise<number
   const { ws, closed } = await openStream(app)
   ws.send(startFrame(callSid, token))
   ws.send(mediaFrame('inbound', 0, payloadFor(0, 0)))
-  let done = false
+  // Set once the race below is decided (an object: the loop reads it after each await).
+  const race = { done: false }
   const opened = (async () => {
-    while (!done) {
+    while (!race.done) {
       if (await recordingsOf() > before) return 0
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     return -1
   })()
   const code = await Promise.race([closed, opened])
-  done = true
+  race.done = true
   if (code === 0) {
     ws.send(stopFrame(callSid))
     await settle(app)

@@ -24,24 +24,25 @@ export function AuditPage ({ me, tenant }: PageProps) {
   return (
     <section>
       <h2>Audit log</h2>
-      <p data-testid="chain" class={verify === null ? 'muted' : verify.ok ? 'ok' : 'bad'}>
+      <p data-testid='chain' class={verify === null ? 'muted' : verify.ok ? 'ok' : 'bad'}>
         {verify === null ? 'Verifying the hash chain…' : verify.ok ? `Hash chain verified: ${verify.entries} entries, unbroken.` : `Hash chain BROKEN at entry ${verify.firstBroken?.seq}: ${verify.firstBroken?.reason}`}
-        {' '}<button type="button" class="link" onClick={check}>Verify again</button>
+        {' '}<button type='button' class='link' onClick={check}>Verify again</button>
       </p>
-      <form class="row" onSubmit={(e) => { e.preventDefault(); load() }}>
-        <label>Action <input name="action" placeholder="dsr.access" value={filters.action} onInput={set('action')} /></label>
-        <label>Actor <input name="actor" value={filters.actor} onInput={set('actor')} /></label>
-        <label>Subject <input name="subject" value={filters.subject} onInput={set('subject')} /></label>
-        <button type="submit">Filter</button>
+      <form class='row' onSubmit={(e) => { e.preventDefault(); load() }}>
+        <label>Action <input name='action' placeholder='dsr.access' value={filters.action} onInput={set('action')} /></label>
+        <label>Actor <input name='actor' value={filters.actor} onInput={set('actor')} /></label>
+        <label>Subject <input name='subject' value={filters.subject} onInput={set('subject')} /></label>
+        <button type='submit'>Filter</button>
       </form>
-      {error !== null && <p class="error" role="alert">{error}</p>}
-      <table class="list" data-testid="audit">
+      {error !== null && <p class='error' role='alert'>{error}</p>}
+      <table class='list' data-testid='audit'>
         <thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>Subject</th><th>Details</th></tr></thead>
         <tbody>{entries.map((e) => (
           <tr key={e.seq} data-action={e.action}><td>{e.seq}</td><td>{new Date(e.at).toLocaleString()}</td><td>{e.actor}</td><td>{e.action}</td><td>{e.subject ?? '—'}</td><td><code>{JSON.stringify(e.details)}</code></td></tr>
-        ))}</tbody>
+        ))}
+        </tbody>
       </table>
-      {next !== null && <button type="button" onClick={() => load(next)}>More</button>}
+      {next !== null && <button type='button' onClick={() => load(next)}>More</button>}
     </section>
   )
 }

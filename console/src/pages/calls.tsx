@@ -36,32 +36,35 @@ function CallList () {
   return (
     <section>
       <h2>Calls</h2>
-      <form class="row" onSubmit={search}>
-        <label>Number <input name="number" placeholder="+447700900123" value={filters.number} onInput={set('number')} /></label>
-        <label>From <input type="date" name="from" value={filters.from} onInput={set('from')} /></label>
-        <label>To <input type="date" name="to" value={filters.to} onInput={set('to')} /></label>
-        <label>Outcome <select name="outcome" value={filters.outcome} onChange={set('outcome')}>
-          {['', 'in-progress', 'completed', 'no-answer', 'busy', 'failed', 'canceled'].map((o) => <option key={o} value={o}>{o === '' ? 'any' : o}</option>)}
-        </select></label>
-        <button type="submit">Search</button>
+      <form class='row' onSubmit={search}>
+        <label>Number <input name='number' placeholder='+447700900123' value={filters.number} onInput={set('number')} /></label>
+        <label>From <input type='date' name='from' value={filters.from} onInput={set('from')} /></label>
+        <label>To <input type='date' name='to' value={filters.to} onInput={set('to')} /></label>
+        <label>
+          Outcome{' '}
+          <select name='outcome' value={filters.outcome} onChange={set('outcome')}>
+            {['', 'in-progress', 'completed', 'no-answer', 'busy', 'failed', 'canceled'].map((o) => <option key={o} value={o}>{o === '' ? 'any' : o}</option>)}
+          </select>
+        </label>
+        <button type='submit'>Search</button>
       </form>
-      {error !== null && <p class="error" role="alert">{error}</p>}
-      <table class="list" data-testid="calls">
+      {error !== null && <p class='error' role='alert'>{error}</p>}
+      <table class='list' data-testid='calls'>
         <thead><tr><th>Started</th><th>Direction</th><th>Caller</th><th>Our number</th><th>Outcome</th><th>Duration</th><th>Recordings</th></tr></thead>
         <tbody>
           {calls.map((c) => (
             <tr key={c.callSid} data-call={c.callSid}>
               <td><a href={`#/calls/${c.callSid}`}>{new Date(c.startedAt).toLocaleString()}</a></td><td>{c.direction}</td>
-              <td>{c.callerNumber ?? <span class="muted">not kept</span>}</td><td>{c.ourNumber}</td><td>{c.status}</td>
+              <td>{c.callerNumber ?? <span class='muted'>not kept</span>}</td><td>{c.ourNumber}</td><td>{c.status}</td>
               <td>{c.durationSeconds === null ? '—' : `${c.durationSeconds} s`}</td><td>{c.recordings}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      {calls.length === 0 && <p class="muted">No calls match.</p>}
-      <div class="row">
-        <button type="button" disabled={cursors.length < 2} onClick={() => { const prev = cursors.slice(0, -1); setCursors(prev); load(prev.at(-1)) }}>Previous</button>
-        <button type="button" disabled={next === null} onClick={() => { setCursors([...cursors, next!]); load(next!) }}>Next</button>
+      {calls.length === 0 && <p class='muted'>No calls match.</p>}
+      <div class='row'>
+        <button type='button' disabled={cursors.length < 2} onClick={() => { const prev = cursors.slice(0, -1); setCursors(prev); load(prev.at(-1)) }}>Previous</button>
+        <button type='button' disabled={next === null} onClick={() => { setCursors([...cursors, next!]); load(next!) }}>Next</button>
       </div>
     </section>
   )
@@ -71,26 +74,29 @@ function CallView ({ sid, canListen }: { sid: string, canListen: boolean }) {
   const [call, setCall] = useState<CallDetail | null>(null)
   const [error, setError] = useState<string | null>(null)
   useEffect(() => { api<CallDetail>('GET', `/calls/${sid}`).then(setCall, (e: Error) => setError(e.message)) }, [sid])
-  if (call === null) return <p class="muted">{error ?? 'Loading…'}</p>
+  if (call === null) return <p class='muted'>{error ?? 'Loading…'}</p>
   return (
     <section>
-      <h2><a href="#/calls">Calls</a> / {call.callSid}</h2>
+      <h2><a href='#/calls'>Calls</a> / {call.callSid}</h2>
       <p>{call.direction} · {call.status} · flow version {call.flowVersion ?? '—'} · started {new Date(call.startedAt).toLocaleString()}{call.durationSeconds !== null ? ` · ${call.durationSeconds} s` : ''}</p>
       <h3>Timeline</h3>
-      <ol class="timeline" data-testid="timeline">
+      <ol class='timeline' data-testid='timeline'>
         {call.events.map((e) => <li key={e.seq}><time>{new Date(e.at).toLocaleTimeString()}</time> <code>{e.node ?? '—'}</code> {e.outcome}{e.input !== null ? ` (input “${e.input}”)` : ''}</li>)}
       </ol>
       <h3>Consent evidence</h3>
-      {call.consents.length === 0 ? <p class="muted">No consent was asked or given.</p> : (
-        <table class="list" data-testid="consents">
-          <thead><tr><th>When</th><th>Decision</th><th>How</th><th>Node</th><th>Keys</th><th>What the caller heard</th></tr></thead>
-          <tbody>{call.consents.map((c, i) => (
-            <tr key={i}><td>{new Date(c.at).toLocaleString()}</td><td class={c.granted ? 'ok' : 'bad'}>{c.decision}</td><td>{c.method}{c.attestedBy !== null ? ` (attested by ${c.attestedBy})` : ''}</td><td>{c.node} (v{c.flowVersion ?? '?'})</td><td>{c.digits ?? '—'}</td><td>{c.prompt}</td></tr>
-          ))}</tbody>
-        </table>
-      )}
+      {call.consents.length === 0
+        ? <p class='muted'>No consent was asked or given.</p>
+        : (
+          <table class='list' data-testid='consents'>
+            <thead><tr><th>When</th><th>Decision</th><th>How</th><th>Node</th><th>Keys</th><th>What the caller heard</th></tr></thead>
+            <tbody>{call.consents.map((c, i) => (
+              <tr key={i}><td>{new Date(c.at).toLocaleString()}</td><td class={c.granted ? 'ok' : 'bad'}>{c.decision}</td><td>{c.method}{c.attestedBy !== null ? ` (attested by ${c.attestedBy})` : ''}</td><td>{c.node} (v{c.flowVersion ?? '?'})</td><td>{c.digits ?? '—'}</td><td>{c.prompt}</td></tr>
+            ))}
+            </tbody>
+          </table>
+          )}
       <h3>Recordings</h3>
-      {call.recordings.length === 0 && <p class="muted">No recording.</p>}
+      {call.recordings.length === 0 && <p class='muted'>No recording.</p>}
       {call.recordings.map((r) => <Recording key={r.id} recording={r} canListen={canListen} />)}
     </section>
   )
@@ -110,11 +116,11 @@ function Recording ({ recording: r, canListen }: { recording: CallDetail['record
     } catch (e) { setError((e as Error).message) }
   }
   return (
-    <div class="recording" data-recording={r.id}>
+    <div class='recording' data-recording={r.id}>
       <p>{r.status} · {r.durationMs === null ? '—' : `${(r.durationMs / 1000).toFixed(1)} s`}{r.truncated ? ' · truncated' : ''}{r.legalHold ? ' · legal hold' : ''} · kept until {r.retainUntil === null ? '—' : new Date(r.retainUntil).toLocaleDateString()}</p>
-      {canListen && r.status === 'stored' && src === null && <button type="button" onClick={listen}>Get a listening link</button>}
-      {src !== null && <><audio controls preload="auto" src={src} /><p class="muted">Link valid until {new Date(expires!).toLocaleString()}; every fetch is audited.</p></>}
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {canListen && r.status === 'stored' && src === null && <button type='button' onClick={listen}>Get a listening link</button>}
+      {src !== null && <><audio controls preload='auto' src={src} /><p class='muted'>Link valid until {new Date(expires!).toLocaleString()}; every fetch is audited.</p></>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
     </div>
   )
 }

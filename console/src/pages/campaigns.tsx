@@ -20,13 +20,13 @@ export function CampaignsPage ({ me, route }: PageProps) {
   return (
     <section>
       <h2>Campaigns</h2>
-      <ul class="tabs">
+      <ul class='tabs'>
         {campaigns.map((c) => <li key={c.id}><a href={`#/campaigns/${c.id}`} class={c.id === route[0] ? 'active' : ''}>{c.name}</a></li>)}
       </ul>
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
       {selected !== undefined
         ? <CampaignForm key={selected.id} campaign={selected} readOnly={!canEdit} onSaved={load} />
-        : <p class="muted">Choose a campaign.</p>}
+        : <p class='muted'>Choose a campaign.</p>}
       {canEdit && <NewCampaign onCreated={(id) => { load(); go('campaigns', id) }} />}
     </section>
   )
@@ -59,28 +59,28 @@ function CampaignForm ({ campaign, readOnly, onSaved }: { campaign: Campaign, re
     } catch (err) { setError((err as Error).message) }
   }
   return (
-    <form class="campaign" onSubmit={save}>
+    <form class='campaign' onSubmit={save}>
       <fieldset disabled={readOnly}>
-        <p class="muted">Timezone {campaign.timezone}</p>
+        <p class='muted'>Timezone {campaign.timezone}</p>
         <h3>Opening hours</h3>
-        {DAYS.map((d) => <label key={d} class="inline">{d} <input name={`hours-${d}`} placeholder="closed" value={hours[d]} onInput={(e) => setHours({ ...hours, [d]: e.currentTarget.value })} /></label>)}
-        <p class="muted">Each day: intervals such as 09:00-12:30, 13:30-17:30 (an end before its start runs overnight); empty is closed.</p>
-        <label>Holidays (YYYY-MM-DD, comma-separated) <input name="holidays" value={holidays} onInput={(e) => setHolidays(e.currentTarget.value)} /></label>
-        <label>Switchboard (E.164) <input name="switchboard" value={switchboard} onInput={(e) => setSwitchboard(e.currentTarget.value)} /></label>
+        {DAYS.map((d) => <label key={d} class='inline'>{d} <input name={`hours-${d}`} placeholder='closed' value={hours[d]} onInput={(e) => setHours({ ...hours, [d]: e.currentTarget.value })} /></label>)}
+        <p class='muted'>Each day: intervals such as 09:00-12:30, 13:30-17:30 (an end before its start runs overnight); empty is closed.</p>
+        <label>Holidays (YYYY-MM-DD, comma-separated) <input name='holidays' value={holidays} onInput={(e) => setHolidays(e.currentTarget.value)} /></label>
+        <label>Switchboard (E.164) <input name='switchboard' value={switchboard} onInput={(e) => setSwitchboard(e.currentTarget.value)} /></label>
         <h3>Retention (days)</h3>
         {(['recordingsDays', 'callLogDays', 'redactAfterDays'] as const).map((k) => (
-          <label key={k} class="inline">{k} <input type="number" min={0} max={3650} name={k} value={retention[k]} onInput={(e) => setRetention({ ...retention, [k]: Number(e.currentTarget.value) })} /></label>
+          <label key={k} class='inline'>{k} <input type='number' min={0} max={3650} name={k} value={retention[k]} onInput={(e) => setRetention({ ...retention, [k]: Number(e.currentTarget.value) })} /></label>
         ))}
         <h3>Lawful basis</h3>
-        <select name="lawfulBasis" value={lawfulBasis} onChange={(e) => setLawfulBasis(e.currentTarget.value)}>{BASES.map((b) => <option key={b} value={b}>{b}</option>)}</select>
+        <select name='lawfulBasis' value={lawfulBasis} onChange={(e) => setLawfulBasis(e.currentTarget.value)}>{BASES.map((b) => <option key={b} value={b}>{b}</option>)}</select>
         <h3>Legitimate-interest assessment</h3>
         {(['purpose', 'necessity', 'balancing'] as const).map((k) => (
           <label key={k}>{k} <textarea name={`lia-${k}`} rows={3} value={lia[k]} onInput={(e) => setLia({ ...lia, [k]: e.currentTarget.value })} /></label>
         ))}
-        {!readOnly && <button type="submit">Save campaign</button>}
+        {!readOnly && <button type='submit'>Save campaign</button>}
       </fieldset>
-      {message !== null && <p class="ok" role="status">{message}</p>}
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {message !== null && <p class='ok' role='status'>{message}</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
     </form>
   )
 }
@@ -97,12 +97,12 @@ function NewCampaign ({ onCreated }: { onCreated: (id: string) => void }) {
     } catch (err) { setError((err as Error).message) }
   }
   return (
-    <form class="row" onSubmit={create}>
+    <form class='row' onSubmit={create}>
       <h3>New campaign</h3>
-      <label>Name <input name="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
-      <label>Timezone <input name="timezone" required value={timezone} onInput={(e) => setTimezone(e.currentTarget.value)} /></label>
-      <button type="submit">Create</button>
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      <label>Name <input name='name' required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+      <label>Timezone <input name='timezone' required value={timezone} onInput={(e) => setTimezone(e.currentTarget.value)} /></label>
+      <button type='submit'>Create</button>
+      {error !== null && <p class='error' role='alert'>{error}</p>}
     </form>
   )
 }

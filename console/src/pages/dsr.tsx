@@ -37,32 +37,35 @@ export function DsrPage ({ me, tenant }: PageProps) {
   return (
     <section>
       <h2>Data-subject requests</h2>
-      <form class="dsr" onSubmit={submit}>
-        <label>Request <select name="type" value={type} onChange={(e) => setType(e.currentTarget.value)}>
-          <option value="access">access (Art. 15)</option><option value="erasure">erasure (Art. 17)</option>
-          <option value="restriction">restriction (Art. 18)</option><option value="rectification">rectification (Art. 16)</option>
-        </select></label>
-        <label>The person's number (E.164) <input name="number" required placeholder="+447700900123" value={number} onInput={(e) => setNumber(e.currentTarget.value)} /></label>
-        {type === 'rectification' && <label>Corrections, one “attribute = value” per line <textarea name="corrections" rows={3} value={corrections} onInput={(e) => setCorrections(e.currentTarget.value)} /></label>}
-        <button type="submit">Run request</button>
+      <form class='dsr' onSubmit={submit}>
+        <label>
+          Request{' '}
+          <select name='type' value={type} onChange={(e) => setType(e.currentTarget.value)}>
+            <option value='access'>access (Art. 15)</option><option value='erasure'>erasure (Art. 17)</option>
+            <option value='restriction'>restriction (Art. 18)</option><option value='rectification'>rectification (Art. 16)</option>
+          </select>
+        </label>
+        <label>The person's number (E.164) <input name='number' required placeholder='+447700900123' value={number} onInput={(e) => setNumber(e.currentTarget.value)} /></label>
+        {type === 'rectification' && <label>Corrections, one “attribute = value” per line <textarea name='corrections' rows={3} value={corrections} onInput={(e) => setCorrections(e.currentTarget.value)} /></label>}
+        <button type='submit'>Run request</button>
       </form>
-      <form class="row" onSubmit={find}>
-        <label>Find a request by id <input name="dsrId" value={lookup} onInput={(e) => setLookup(e.currentTarget.value)} /></label>
-        <button type="submit">Find</button>
+      <form class='row' onSubmit={find}>
+        <label>Find a request by id <input name='dsrId' value={lookup} onInput={(e) => setLookup(e.currentTarget.value)} /></label>
+        <button type='submit'>Find</button>
       </form>
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
       {results.map((r) => (
-        <article key={r.id} class="dsr-result" data-dsr={r.type} data-status={r.status}>
+        <article key={r.id} class='dsr-result' data-dsr={r.type} data-status={r.status}>
           <h3>{r.type} · {r.status}</h3>
-          <p class="muted">id {r.id} · requested {new Date(r.createdAt).toLocaleString()}{r.completedAt !== null ? ` · completed ${new Date(r.completedAt).toLocaleString()}` : ''}</p>
-          <pre data-testid="dsr-summary">{JSON.stringify(r.result, null, 2)}</pre>
+          <p class='muted'>id {r.id} · requested {new Date(r.createdAt).toLocaleString()}{r.completedAt !== null ? ` · completed ${new Date(r.completedAt).toLocaleString()}` : ''}</p>
+          <pre data-testid='dsr-summary'>{JSON.stringify(r.result, null, 2)}</pre>
           {r.export !== undefined && (
             <details><summary>The export for the person</summary>
               <a download={`access-${r.id}.json`} href={URL.createObjectURL(new Blob([JSON.stringify(r.export, null, 2)], { type: 'application/json' }))}>Download as JSON</a>
               <pre>{JSON.stringify(r.export, null, 2).slice(0, 5000)}</pre>
             </details>
           )}
-          {r.type === 'restriction' && r.status === 'active' && <button type="button" onClick={() => lift(r.id)}>Lift restriction</button>}
+          {r.type === 'restriction' && r.status === 'active' && <button type='button' onClick={() => lift(r.id)}>Lift restriction</button>}
         </article>
       ))}
     </section>

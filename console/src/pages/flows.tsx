@@ -32,7 +32,7 @@ function FlowList () {
   return (
     <section>
       <h2>Flows</h2>
-      <table class="list">
+      <table class='list'>
         <thead><tr><th>Name</th><th>Campaign</th><th>Published</th><th>Created</th></tr></thead>
         <tbody>
           {flows.map((f) => (
@@ -43,15 +43,18 @@ function FlowList () {
           ))}
         </tbody>
       </table>
-      <form class="row" onSubmit={create} data-form="new-flow">
+      <form class='row' onSubmit={create} data-form='new-flow'>
         <h3>New flow</h3>
-        <label>Name <input name="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
-        <label>Campaign <select name="campaignId" value={campaignId} onChange={(e) => setCampaignId(e.currentTarget.value)}>
-          {campaigns.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
-        </select></label>
-        <button type="submit" disabled={campaignId === ''}>Create</button>
+        <label>Name <input name='name' required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+        <label>
+          Campaign{' '}
+          <select name='campaignId' value={campaignId} onChange={(e) => setCampaignId(e.currentTarget.value)}>
+            {campaigns.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+          </select>
+        </label>
+        <button type='submit' disabled={campaignId === ''}>Create</button>
       </form>
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
     </section>
   )
 }
@@ -163,62 +166,63 @@ function FlowEditor ({ id }: { id: string }) {
   const flagged = new Set([...byNode.keys()].filter((k): k is string => k !== null))
   const valid = syntax === null && !checking && problems.length === 0
 
-  if (flow === null) return <p class="muted">{error ?? 'Loading…'}</p>
+  if (flow === null) return <p class='muted'>{error ?? 'Loading…'}</p>
   return (
-    <section class="flow-editor">
-      <h2><a href="#/flows">Flows</a> / {flow.name}</h2>
-      <p>Live: <strong data-testid="published-version">{flow.publishedVersion === null ? 'not published' : `version ${flow.publishedVersion}`}</strong>
-        {' · '}Editing: {opened === null ? 'a new definition' : `based on version ${opened}`}</p>
-      <div class="editor-grid">
+    <section class='flow-editor'>
+      <h2><a href='#/flows'>Flows</a> / {flow.name}</h2>
+      <p>Live: <strong data-testid='published-version'>{flow.publishedVersion === null ? 'not published' : `version ${flow.publishedVersion}`}</strong>
+        {' · '}Editing: {opened === null ? 'a new definition' : `based on version ${opened}`}
+      </p>
+      <div class='editor-grid'>
         <div>
-          <textarea class="json" spellcheck={false} aria-label="flow definition (JSON)" value={text} onInput={(e) => edit(e.currentTarget.value)} />
-          <div class="row">
-            <button type="button" onClick={save} disabled={!valid}>Save as new version</button>
-            <span class={`status ${valid ? 'ok' : 'bad'}`} data-testid="validity">
+          <textarea class='json' spellcheck={false} aria-label='flow definition (JSON)' value={text} onInput={(e) => edit(e.currentTarget.value)} />
+          <div class='row'>
+            <button type='button' onClick={save} disabled={!valid}>Save as new version</button>
+            <span class={`status ${valid ? 'ok' : 'bad'}`} data-testid='validity'>
               {syntax !== null ? 'not JSON' : checking ? 'checking…' : problems.length === 0 ? 'valid' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}
             </span>
           </div>
-          {message !== null && <p class="ok" role="status" data-testid="flow-message">{message}</p>}
-          {error !== null && <p class="error" role="alert">{error}</p>}
+          {message !== null && <p class='ok' role='status' data-testid='flow-message'>{message}</p>}
+          {error !== null && <p class='error' role='alert'>{error}</p>}
         </div>
-        <div class="nodes-panel">
+        <div class='nodes-panel'>
           <h3>Nodes</h3>
-          {syntax !== null && <p class="error" data-testid="syntax">{syntax}</p>}
-          {(byNode.get(null) ?? []).map((p) => <p class="problem" data-path={p.path}>{p.path || '(flow)'}: {p.message}</p>)}
+          {syntax !== null && <p class='error' data-testid='syntax'>{syntax}</p>}
+          {(byNode.get(null) ?? []).map((p) => <p key={p.path} class='problem' data-path={p.path}>{p.path || '(flow)'}: {p.message}</p>)}
           <ul>
             {written.map(([n, type]) => (
               <li key={n} data-node={n} class={flagged.has(n) ? 'flagged' : ''}>
-                <code>{n}</code> <span class="muted">{type}</span>
-                {(byNode.get(n) ?? []).map((p) => <div class="problem" data-path={p.path}>{p.path.split('/').slice(3).join('/') || 'node'}: {p.message}</div>)}
+                <code>{n}</code> <span class='muted'>{type}</span>
+                {(byNode.get(n) ?? []).map((p) => <div key={p.path} class='problem' data-path={p.path}>{p.path.split('/').slice(3).join('/') || 'node'}: {p.message}</div>)}
               </li>
             ))}
           </ul>
-          {publishProblems.length > 0 && <div class="warn"><strong>Publishing to this campaign would fail:</strong>{publishProblems.map((p) => <div>{p.path}: {p.message}</div>)}</div>}
+          {publishProblems.length > 0 && <div class='warn'><strong>Publishing to this campaign would fail:</strong>{publishProblems.map((p) => <div key={p.path}>{p.path}: {p.message}</div>)}</div>}
         </div>
       </div>
       <h3>Graph</h3>
-      <p class="muted">Record nodes are marked “after consent” when every way into them passes a granted consent.</p>
-      {graphStale && graph !== null && <p class="muted" data-testid="graph-stale">The definition cannot be drawn as it stands: the graph below is the last one that could.</p>}
-      <div class="graph-wrap">{graph !== null ? <FlowGraphView graph={graph} flagged={flagged} /> : <p class="muted">No graph yet.</p>}</div>
+      <p class='muted'>Record nodes are marked “after consent” when every way into them passes a granted consent.</p>
+      {graphStale && graph !== null && <p class='muted' data-testid='graph-stale'>The definition cannot be drawn as it stands: the graph below is the last one that could.</p>}
+      <div class='graph-wrap'>{graph !== null ? <FlowGraphView graph={graph} flagged={flagged} /> : <p class='muted'>No graph yet.</p>}</div>
       <Simulator flowId={id} definition={valid ? parsed : undefined} />
       <h3>Versions</h3>
-      <table class="list" data-testid="versions">
-        <thead><tr><th>Version</th><th>Saved by</th><th>Saved</th><th>Published</th><th></th></tr></thead>
+      <table class='list' data-testid='versions'>
+        <thead><tr><th>Version</th><th>Saved by</th><th>Saved</th><th>Published</th><th /></tr></thead>
         <tbody>
           {[...versions].reverse().map((v) => (
             <tr key={v.version} data-version={v.version}>
               <td>v{v.version}{v.version === flow.publishedVersion ? ' (live)' : ''}</td>
-              <td data-testid="saved-by">{who(v.createdBy, v.createdByName)}</td><td>{new Date(v.createdAt).toLocaleString()}</td>
+              <td data-testid='saved-by'>{who(v.createdBy, v.createdByName)}</td><td>{new Date(v.createdAt).toLocaleString()}</td>
               <td>{v.publishedAt === null ? '—' : `${new Date(v.publishedAt).toLocaleString()} by ${who(v.publishedBy, v.publishedByName)}`}</td>
               <td>
-                <button type="button" class="link" onClick={() => { open(v.version).catch((e: Error) => setError(e.message)) }}>Open</button>
-                {v.version !== flow.publishedVersion && <button type="button" onClick={() => publish(v.version)}>Publish v{v.version}</button>}
+                <button type='button' class='link' onClick={() => { open(v.version).catch((e: Error) => setError(e.message)) }}>Open</button>
+                {v.version !== flow.publishedVersion && <button type='button' onClick={() => publish(v.version)}>Publish v{v.version}</button>}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <button type="button" onClick={rollback} disabled={flow.publishedVersion === null}>Roll back to the previously published version</button>
+      <button type='button' onClick={rollback} disabled={flow.publishedVersion === null}>Roll back to the previously published version</button>
     </section>
   )
 }

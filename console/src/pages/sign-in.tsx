@@ -16,12 +16,12 @@ export function SignIn ({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
   }
   // method=post and no action: even if the script failed, the key would not end up in a URL.
   return (
-    <form class="sign-in" method="post" onSubmit={submit}>
+    <form class='sign-in' method='post' onSubmit={submit}>
       <h1>callgate console</h1>
-      <label>API key <input type="password" name="apiKey" autocomplete="off" required value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
-      <button type="submit">Sign in</button>
-      {error !== null && <p class="error" role="alert">{error}</p>}
-      <p class="muted">The key is kept in this tab only (sessionStorage) and sent as a bearer token.</p>
+      <label>API key <input type='password' name='apiKey' autocomplete='off' required value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
+      <button type='submit'>Sign in</button>
+      {error !== null && <p class='error' role='alert'>{error}</p>}
+      <p class='muted'>The key is kept in this tab only (sessionStorage) and sent as a bearer token.</p>
     </form>
   )
 }

@@ -27,23 +27,23 @@ export function Simulator ({ flowId, definition }: { flowId: string, definition:
     } catch (err) { setError((err as Error).message); setResult(null) }
   }
   return (
-    <div class="simulator">
+    <div class='simulator'>
       <h3>Simulate a call</h3>
-      <form class="row" onSubmit={run}>
-        <label>Keys pressed, one entry per prompt (comma-separated; empty = silence) <input name="digits" placeholder="1,9" value={digits} onInput={(e) => setDigits(e.currentTarget.value)} /></label>
-        <label>At (ISO time) <input name="at" value={at} onInput={(e) => setAt(e.currentTarget.value)} /></label>
-        <button type="submit" disabled={definition === undefined}>Run</button>
+      <form class='row' onSubmit={run}>
+        <label>Keys pressed, one entry per prompt (comma-separated; empty = silence) <input name='digits' placeholder='1,9' value={digits} onInput={(e) => setDigits(e.currentTarget.value)} /></label>
+        <label>At (ISO time) <input name='at' value={at} onInput={(e) => setAt(e.currentTarget.value)} /></label>
+        <button type='submit' disabled={definition === undefined}>Run</button>
       </form>
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
       {result !== null && (
-        <div data-testid="simulation">
-          <p>Path: <code data-testid="sim-path">{result.path.join(' → ')}</code></p>
+        <div data-testid='simulation'>
+          <p>Path: <code data-testid='sim-path'>{result.path.join(' → ')}</code></p>
           <ol>
             {result.requests.map((r, i) => (
               <li key={i} data-request={i}>
                 <strong>{r.input.kind === 'start' ? 'call starts' : `at ${r.input.node}: ${r.input.dialStatus !== undefined ? `dial ${r.input.dialStatus}` : `keys “${r.input.digits ?? ''}”`}`}</strong>
                 {' → '}{r.ended ? 'call ended' : `waits at ${r.waitingAt}`} · consent {r.consent}{r.recording ? ' · recording' : ''}
-                <pre class="twiml">{r.twiml}</pre>
+                <pre class='twiml'>{r.twiml}</pre>
               </li>
             ))}
           </ol>

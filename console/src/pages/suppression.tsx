@@ -23,16 +23,16 @@ export function SuppressionPage ({ me, tenant }: PageProps) {
   return (
     <section>
       <h2>Suppression list</h2>
-      <form class="row" onSubmit={check}>
-        <label>Number <input name="number" required placeholder="+447700900123" value={number} onInput={(e) => setNumber(e.currentTarget.value)} /></label>
-        <label>Reason <input name="reason" placeholder="asked by e-mail on …" value={reason} onInput={(e) => setReason(e.currentTarget.value)} /></label>
-        <button type="submit">Check</button>
-        <button type="button" onClick={() => add()}>Add</button>
-        {canRemove && <button type="button" onClick={() => remove()}>Remove</button>}
+      <form class='row' onSubmit={check}>
+        <label>Number <input name='number' required placeholder='+447700900123' value={number} onInput={(e) => setNumber(e.currentTarget.value)} /></label>
+        <label>Reason <input name='reason' placeholder='asked by e-mail on …' value={reason} onInput={(e) => setReason(e.currentTarget.value)} /></label>
+        <button type='submit'>Check</button>
+        <button type='button' onClick={() => add()}>Add</button>
+        {canRemove && <button type='button' onClick={() => remove()}>Remove</button>}
       </form>
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
       {status !== null && (
-        <div data-testid="suppression-status" data-suppressed={String(status.suppressed)}>
+        <div data-testid='suppression-status' data-suppressed={String(status.suppressed)}>
           <p><strong>{status.number}</strong> is {status.suppressed ? `suppressed since ${new Date(status.since!).toLocaleString()}` : 'not suppressed'}.</p>
           <ul>{status.entries.map((e, i) => <li key={i}>{e.source}{e.reason !== null ? `: ${e.reason}` : ''} ({new Date(e.createdAt).toLocaleString()})</li>)}</ul>
         </div>
@@ -56,14 +56,14 @@ function Import ({ scope }: { scope: { tenantId?: string } }) {
     } catch (err) { setError((err as Error).message) }
   }
   return (
-    <form class="import" onSubmit={start}>
+    <form class='import' onSubmit={start}>
       <h3>Import a CSV</h3>
-      <p class="muted">One number per line (or in the first column), in international form.</p>
-      <input type="file" name="csv" accept=".csv,text/csv" onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
-      <button type="submit" disabled={file === null}>Import</button>
-      {progress !== null && <progress data-testid="import-progress" max={progress.total} value={progress.sent}>{Math.round(100 * progress.sent / Math.max(1, progress.total))}%</progress>}
-      {result !== null && <p data-testid="import-result">{result.lines} lines: {result.added} added, {result.alreadyPresent} already there, {result.invalid} invalid{result.invalid > 0 ? ` (lines ${result.invalidLines.slice(0, 20).join(', ')})` : ''}.</p>}
-      {error !== null && <p class="error" role="alert">{error}</p>}
+      <p class='muted'>One number per line (or in the first column), in international form.</p>
+      <input type='file' name='csv' accept='.csv,text/csv' onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
+      <button type='submit' disabled={file === null}>Import</button>
+      {progress !== null && <progress data-testid='import-progress' max={progress.total} value={progress.sent}>{Math.round(100 * progress.sent / Math.max(1, progress.total))}%</progress>}
+      {result !== null && <p data-testid='import-result'>{result.lines} lines: {result.added} added, {result.alreadyPresent} already there, {result.invalid} invalid{result.invalid > 0 ? ` (lines ${result.invalidLines.slice(0, 20).join(', ')})` : ''}.</p>}
+      {error !== null && <p class='error' role='alert'>{error}</p>}
     </form>
   )
 }

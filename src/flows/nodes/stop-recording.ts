@@ -1,20 +1,20 @@
-import type { NodeOf } from '../definition.js';
-import { goOn, type PassHandler } from '../node-handler.js';
-import { stopStream } from '../twiml.js';
-import { nextEdge } from './next-edge.js';
+import type { NodeOf } from '../definition.js'
+import { goOn, type PassHandler } from '../node-handler.js'
+import { stopStream } from '../twiml.js'
+import { nextEdge } from './next-edge.js'
 
 export const stopRecordingHandler: PassHandler<NodeOf<'stopRecording'>> = {
   waits: false,
   edges: (node) => nextEdge(node.next),
-  run(node, id, turn) {
+  run (node, id, turn) {
     if (turn.state.recording) {
-      stopStream(turn.twiml);
-      turn.emit({ type: 'stopRecording', node: id });
-      turn.state.recording = false;
-      turn.log(id, 'stopped');
+      stopStream(turn.twiml)
+      turn.emit({ type: 'stopRecording', node: id })
+      turn.state.recording = false
+      turn.log(id, 'stopped')
     } else {
-      turn.log(id, 'not-recording');
+      turn.log(id, 'not-recording')
     }
-    return goOn(node.next);
+    return goOn(node.next)
   },
-};
+}

@@ -168,4 +168,3 @@ const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 export default tenantRoutes
-
