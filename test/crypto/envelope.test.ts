@@ -191,7 +191,8 @@ t.test('a KMS keyring without endpoint or credentials uses the SDK defaults, laz
   // Nothing is contacted until a data key is needed, so building one needs no network.
   const made = await createKeyring({ kms: { keyId: 'alias/callgate', endpoint: null, region: 'eu-west-1' }, dataDir: tempDir(t) })
   t.equal(made.keyId, 'alias/callgate')
-  t.ok(made.keyring)
+  // Its generator is the configured key: data keys will be asked of that key, and of no other.
+  t.match(made.keyring, { generatorKeyId: 'alias/callgate', keyIds: [] })
 })
 
 t.test('KMS keyring: data keys come from the configured endpoint, bound to the recording', async (t) => {

@@ -30,7 +30,8 @@ t.test('a second process with other keys is refused; with the same keys it start
   await first.close()
   const again = await buildApp({ ...first.config }, { database })
   t.teardown(() => again.close())
-  t.ok(again, 'a restart on the same DATA_DIR starts')
+  t.equal(again.config.numberHashKey, shared.NUMBER_HASH_KEY, 'a restart reads the keys it generated')
+  t.equal((await again.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'and starts: the database and the object store answer')
 })
 
 t.test('with KMS: the key id must match, and no KMS call is made at start', async (t) => {
