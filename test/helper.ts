@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -25,6 +26,26 @@ export function fixedClock (iso: string): Clock & { set (iso: string): void, adv
     set: (next) => { now = new Date(next) },
     advance: (ms) => { now = new Date(now.getTime() + ms) }
   }
+}
+
+/** A TCP port free on 127.0.0.1 at the time of asking (for a server the test starts). */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    }).on('error', reject)
+  })
+}
+
+/** Every path below `dir` (folders included), without following symlinks. */
+export function filesUnder (dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name)
+    out.push(path)
+    if (lstatSync(path).isDirectory()) filesUnder(path, out)
+  }
+  return out
 }
 
 export function tempDir (t: Tap, prefix = 'callgate-test-'): string {

@@ -1,18 +1,6 @@
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import t from 'tap'
-import { freshPostgresUrl, tempDir } from './helper.js'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { freePort, freshPostgresUrl, tempDir } from './helper.js'
 
 t.test('npm start: a fresh data folder, no configuration, serves and shuts down cleanly', async (t) => {
   const dataDir = tempDir(t)

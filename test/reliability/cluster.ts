@@ -4,24 +4,16 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { ADMIN_TOKEN, TWILIO_TOKEN } from '../helper.js'
+import { ADMIN_TOKEN, freePort, TWILIO_TOKEN } from '../helper.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
+export { freePort }
 
 function tempDir (t: Teardown, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))

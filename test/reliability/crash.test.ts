@@ -4,13 +4,12 @@
 // must find the spool file, store what it holds, and say the recording was truncated.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { WebSocket } from 'ws'
 import { WAV_HEADER_BYTES } from '../../src/recording/wav.js'
 import { twilioSignature } from '../../src/twilio/signature.js'
-import { freshPostgresUrl, tempDir } from '../helper.js'
+import { freePort, freshPostgresUrl, tempDir } from '../helper.js'
 import { payloadFor } from '../media-helpers.js'
 
 const TOKEN = 'crash-twilio-auth-token-0123456789'
@@ -19,17 +18,6 @@ const ADMIN = 'crash-admin-token-0123456789abcdef'
 // frame would have reached the disk by the kill.
 const STREAM_MS = 5500
 const NUMBER = '+442079460018'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -5,19 +5,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { PUBLIC_URL, tempDir } from '../helper.js'
+import { filesUnder, PUBLIC_URL, tempDir } from '../helper.js'
 
 const mode = (path: string) => lstatSync(path).mode & 0o777
 const env = (dataDir: string) => ({ DATA_DIR: dataDir, PUBLIC_URL, LOG_LEVEL: 'silent' })
-
-function walk (dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name)
-    out.push(path)
-    if (lstatSync(path).isDirectory()) walk(path, out)
-  }
-  return out
-}
 
 t.test('an existing DATA_DIR left readable is made private at start-up; links are not followed', async (t) => {
   const dataDir = join(tempDir(t), 'data')
@@ -45,7 +36,7 @@ t.test('an existing DATA_DIR left readable is made private at start-up; links ar
   t.equal(mode(join(dataDir, 'old')), 0o700, 'a subfolder 0700')
   t.equal(mode(join(dataDir, 'old', 'deeper', 'left-over')), 0o600, 'a 0666 file 0600')
   t.equal(mode(outside), 0o644, 'a symlink\'s target outside DATA_DIR is left alone')
-  const pglite = walk(join(dataDir, 'pglite'))
+  const pglite = filesUnder(join(dataDir, 'pglite'))
   t.ok(pglite.length > 100, `PGlite created its files (${pglite.length})`)
   const open = pglite.filter((p) => !lstatSync(p).isSymbolicLink() && (mode(p) & 0o077) !== 0)
   t.same(open.map((p) => `${p} ${mode(p).toString(8)}`), [], 'no PGlite file or folder readable by others (PGlite sets 0666 itself)')

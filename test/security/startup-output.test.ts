@@ -2,31 +2,10 @@
 // printed on stderr, never into the JSON log on stdout; what the process creates in DATA_DIR is
 // private from birth (umask 077).
 import { spawn } from 'node:child_process'
-import { lstatSync, readdirSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { lstatSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { tempDir } from '../helper.js'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-function walk (dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name)
-    out.push(path)
-    if (lstatSync(path).isDirectory()) walk(path, out)
-  }
-  return out
-}
+import { filesUnder, freePort, tempDir } from '../helper.js'
 
 t.test('first start: generated tokens on stderr only; stdout is the JSON log', async (t) => {
   const dataDir = tempDir(t)
@@ -62,7 +41,7 @@ t.test('first start: generated tokens on stderr only; stdout is the JSON log', a
   for (const token of [admin, twilio]) if (token !== undefined) t.notOk(stdout.includes(token), 'no token on stdout')
 
   // PGlite's files are left out: PGlite sets their mode itself (test/security/data-dir.test.ts).
-  const created = walk(dataDir).filter((p) => !p.startsWith(join(dataDir, 'pglite')) && !lstatSync(p).isSymbolicLink())
+  const created = filesUnder(dataDir).filter((p) => !p.startsWith(join(dataDir, 'pglite')) && !lstatSync(p).isSymbolicLink())
   t.ok(created.some((p) => p.startsWith(join(dataDir, 's3'))), 'the embedded S3 store wrote its files')
   const open = created.filter((p) => (lstatSync(p).mode & 0o077) !== 0)
   t.same(open.map((p) => `${p} ${(lstatSync(p).mode & 0o777).toString(8)}`), [], 'everything the process created is for its user alone')
