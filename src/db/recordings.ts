@@ -37,12 +37,16 @@ export async function updateRecording (db: Executor, id: string, patch: Partial<
 /**
  * Claims a spooled recording for upload until `until`: one short statement, so no transaction
  * (and no connection) is held while the file goes to S3. Another claimer's lease still running is
- * skipped (SKIP LOCKED covers the instant of another claim); one past its time is taken over.
+ * skipped (SKIP LOCKED covers the instant of another claim); one past its time is taken over, and
+ * so is one whose owner starts with `deadPredecessors` and is not us (a dead process's).
  */
-export async function claimUpload (db: Executor, id: string, owner: string, now: Date, until: Date): Promise<RecordingRow | null> {
+export async function claimUpload (db: Executor, id: string, claimer: { owner: string, deadPredecessors: string }, now: Date, until: Date): Promise<RecordingRow | null> {
+  const { owner, deadPredecessors } = claimer
   const rows = await db.update(recordings).set({ uploadLeaseOwner: owner, uploadLeaseUntil: until })
     .where(eq(recordings.id, sql`(select id from recordings where id = ${id} and status = 'spooled'
-      and (upload_lease_until is null or upload_lease_until < ${now.toISOString()}::timestamptz) for update skip locked)`))
+      and (upload_lease_until is null or upload_lease_until < ${now.toISOString()}::timestamptz
+        or (starts_with(upload_lease_owner, ${deadPredecessors}) and upload_lease_owner <> ${owner}))
+      for update skip locked)`))
     .returning()
   return rows[0] ?? null
 }

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs'
 import { readdir, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { basename, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { TenantKeys } from '../crypto/tenant-keys.js'
@@ -54,11 +54,28 @@ export const RECORDING_CONTENT_TYPE = 'audio/x-mulaw;rate=8000;channels=2'
 
 export type Recorder = ReturnType<typeof createRecorder>
 
+/** `spool:<uuid>/`: the id of the spool's DATA_DIR, made once and kept beside the spool. */
+function spoolId (spoolDir: string): string {
+  const file = join(dirname(spoolDir), 'upload-owner-id')
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const id = `spool:${randomUUID()}/`
+  writeFileSync(file, id, { mode: 0o600 })
+  return id
+}
+
 export function createRecorder (deps: RecorderDeps) {
   const { db, store, clock, log } = deps
   const leaseMs = deps.uploadLeaseMs ?? UPLOAD_LEASE_MS
-  // Names this recorder's upload leases: a lease is ours only while it carries this.
-  const leaseOwner = `${hostname()}:${process.pid}:${randomUUID()}`
+  // Names this recorder's upload leases: a lease is ours only while it carries this. It starts
+  // with the spool's own id: a spool has one live process at a time (spool.lock), so a lease
+  // held under this spool's id by another owner was left by a process that died on it, and its
+  // restart takes the upload back at once instead of waiting out the lease.
+  const spool = spoolId(deps.spoolDir)
+  const leaseOwner = `${spool}${hostname()}:${process.pid}:${randomUUID()}`
 
   /** Admits a media stream only with an unused token issued for this call at consent. */
   const live = new Map<string, OpenedRecording>()
@@ -179,7 +196,7 @@ export function createRecorder (deps: RecorderDeps) {
   async function uploadOne (id: string): Promise<boolean> {
     const file = join(deps.spoolDir, `${id}.enc`)
     const claimedAt = clock.now()
-    const row = await claimUpload(db, id, leaseOwner, claimedAt, new Date(claimedAt.getTime() + leaseMs))
+    const row = await claimUpload(db, id, { owner: leaseOwner, deadPredecessors: spool }, claimedAt, new Date(claimedAt.getTime() + leaseMs))
     if (row === null) {
       // Not claimable and gone: erased or offboarded. The file is personal data that may no
       // longer be uploaded or kept. (Still there: another uploader holds it, or not spooled.)

@@ -1,7 +1,7 @@
 // No transaction spans I/O to S3: a recording's upload is claimed with a lease, runs outside any
 // transaction, and commits its outcome after; an erasure deletes rows in its transaction and
 // objects after it commits, and a failure there is finished by the next sweep.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
@@ -83,6 +83,34 @@ t.test('an upload lease that ran out (its process died mid-upload) is taken over
   t.equal(puts, 1, 'uploaded once')
   t.same(await objectsUnder(app, row!.key), [row!.key], 'one object')
   t.notOk(existsSync(join(app.spoolDir, `${row!.id}.enc`)), 'the spool file is gone')
+})
+
+t.test('a process restarted on its spool takes back at once the uploads its dead predecessor had claimed', async (t) => {
+  const { app } = await setup(t)
+  const s3Back = s3Down(app, 'put')
+  const { callSid, ws } = await streamCall(app, '+447700900404', 1)
+  await settle(app)
+  ws.terminate()
+  s3Back()
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  t.equal(row!.status, 'spooled')
+  // What a process of this spool that was killed mid-upload leaves: its lease, still running for a
+  // minute. The spool lock says that process is gone, so its restart need not wait the minute out.
+  const spool = readFileSync(join(app.config.dataDir, 'upload-owner-id'), 'utf8')
+  await app.database.db.update(recordings).set({ uploadLeaseOwner: `${spool}old-host:1:0`, uploadLeaseUntil: new Date(app.clock.now().getTime() + 60_000) }).where(eq(recordings.id, row!.id))
+  t.equal(await app.recorder.retrySpooled(), 1, 'taken over and uploaded without waiting')
+  const [after] = await app.database.db.select().from(recordings).where(eq(recordings.id, row!.id))
+  t.equal(after!.status, 'stored')
+  // Another spool's lease is another process's, perhaps alive: that one is waited out.
+  const s3BackAgain = s3Down(app, 'put')
+  const other = await streamCall(app, '+447700900405', 1)
+  await settle(app)
+  other.ws.terminate()
+  s3BackAgain()
+  const [second] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, other.callSid))
+  t.equal(second!.status, 'spooled')
+  await app.database.db.update(recordings).set({ uploadLeaseOwner: 'spool:another/host:2:0', uploadLeaseUntil: new Date(app.clock.now().getTime() + 60_000) }).where(eq(recordings.id, second!.id))
+  t.equal(await app.recorder.retrySpooled(), 0, 'a lease of another spool is left alone')
 })
 
 t.test('an erasure whose object deletion failed leaves the rows gone, and the next sweep deletes the object', async (t) => {
