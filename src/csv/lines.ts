@@ -30,14 +30,18 @@ export async function * csvLineChunks (body: AsyncIterable<Buffer | string>, opt
   let total = 0
   let held: Buffer[] = []
   let heldBytes = 0
-  // A request body is left as it is when a limit stops the reading (not destroyed, as `for await`
-  // on a Readable would do): the server then discards the rest and the client hears the 400/413,
-  // instead of a connection reset in the middle of its upload.
+  // A request body stopped at a line too long is left as it is (not destroyed, as `for await` on
+  // a Readable would do): the server discards the rest and the client hears the 400, instead of a
+  // connection reset in the middle of its upload.
   const pieces = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body
   for await (const piece of pieces) {
     const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece
     total += bytes.length
-    if (total > opts.maxBytes) throw new CsvTooLarge(tooLargeMessage(opts.maxBytes))
+    if (total > opts.maxBytes) {
+      // Past the size limit the rest is not read, not even to discard it: it may be endless.
+      if (body instanceof Readable) body.destroy()
+      throw new CsvTooLarge(tooLargeMessage(opts.maxBytes))
+    }
     let from = 0
     for (const cut of scanner.scan(bytes, heldBytes)) {
       held.push(bytes.subarray(from, cut))
