@@ -1,6 +1,7 @@
 // Shared by the recording and controller tests: a tenant with a published flow, callers who
 // consent, and a scripted Twilio Media Stream through injectWS.
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import type { Test } from 'tap'
 import type { WebSocket } from 'ws'
@@ -122,4 +123,13 @@ export function wav (audio: Buffer): Buffer {
   h.writeUInt16LE(7, 20); h.writeUInt16LE(2, 22); h.writeUInt32LE(8000, 24); h.writeUInt32LE(16000, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(8, 34); h.writeUInt16LE(0, 36)
   h.write('fact', 38); h.writeUInt32LE(4, 42); h.writeUInt32LE(audio.length / 2, 46); h.write('data', 50); h.writeUInt32LE(audio.length, 54)
   return Buffer.concat([h, audio])
+}
+
+/** A consented second of audio whose upload did not happen (S3 made to refuse it): its row and spool file. */
+export async function spooledRecording (app: App, from: string) {
+  const { callSid, ws } = await streamCall(app, from, 1)
+  await settle(app)
+  ws.terminate()
+  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
+  return { row: row!, file: join(app.spoolDir, `${row!.id}.enc`) }
 }

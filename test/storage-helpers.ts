@@ -1,7 +1,7 @@
 // How tests reach the object store around the app: a client of their own for the bucket (to
 // look at what is stored, as an operator would), and interception of the app's ObjectStore
 // methods (to slow or fail S3 for the app alone). The store underneath stays the real one.
-import type { S3Client } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
 import type { App } from '../src/app.js'
 import { loadEmbeddedS3Credentials } from '../src/storage/embedded-s3.js'
 import { createS3Client, type ObjectStore } from '../src/storage/object-store.js'
@@ -42,4 +42,10 @@ export function s3Down (app: App, method: Methods): () => void {
     return (real as (...a: unknown[]) => ReturnType<ObjectStore[typeof method]>)(...args)
   })
   return () => { down = false; restore() }
+}
+
+/** The objects stored under exactly `key` (the embedded store keeps no versions: a deleted object is gone). */
+export async function objectsUnder (app: App, key: string): Promise<string[]> {
+  const page = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: key }))
+  return (page.Contents ?? []).filter((o) => o.Key === key).map((o) => o.Key!)
 }

@@ -1,31 +1,15 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { recordings } from '../../src/db/schema.js'
 import { admin, bearer } from '../helper.js'
-import { settle, setup, streamCall } from '../media-helpers.js'
-import { intercept, s3Down, s3Of } from '../storage-helpers.js'
+import { settle, setup, spooledRecording, streamCall } from '../media-helpers.js'
+import { intercept, objectsUnder, s3Down } from '../storage-helpers.js'
 
 /** Makes every upload fail (S3 refusing PutObject) until the returned function is called. */
 function failUploads (app: Awaited<ReturnType<typeof setup>>['app']): () => void {
   return s3Down(app, 'put')
-}
-
-/** A consented second of audio whose upload failed: the recording's row and its spool file. */
-async function spooledRecording (app: Awaited<ReturnType<typeof setup>>['app'], from: string) {
-  const { callSid, ws } = await streamCall(app, from, 1)
-  await settle(app)
-  ws.terminate()
-  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
-  return { row: row!, file: join(app.spoolDir, `${row!.id}.enc`) }
-}
-
-/** The objects stored under a key (the embedded store keeps no versions: a deleted object is gone). */
-async function objectsUnder (app: Awaited<ReturnType<typeof setup>>['app'], key: string) {
-  const page = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: key }))
-  return (page.Contents ?? []).filter((o) => o.Key === key).map((o) => o.Key)
 }
 
 t.test('an erasure while the recording is being uploaded leaves no object, no row and no spool file', async (t) => {

@@ -3,20 +3,13 @@
 // objects after it commits, and a failure there is finished by the next sweep.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { eq } from 'drizzle-orm'
 import t from 'tap'
-import type { App } from '../../src/app.js'
 import { commitUpload } from '../../src/db/recordings.js'
 import { calls, objectDeletions, recordings } from '../../src/db/schema.js'
 import { admin, bearer, signedTwilio } from '../helper.js'
-import { NUMBER, newSid, recordCall, settle, setup, streamCall } from '../media-helpers.js'
-import { intercept, s3Down, s3Of } from '../storage-helpers.js'
-
-async function objectsUnder (app: App, key: string) {
-  const page = await s3Of(app).send(new ListObjectsV2Command({ Bucket: app.objectStore.bucket, Prefix: key }))
-  return (page.Contents ?? []).filter((o) => o.Key === key).map((o) => o.Key)
-}
+import { NUMBER, newSid, recordCall, settle, setup, spooledRecording, streamCall } from '../media-helpers.js'
+import { intercept, objectsUnder, s3Down } from '../storage-helpers.js'
 
 const within = <T>(ms: number, work: Promise<T>): Promise<T | 'timed out'> =>
   Promise.race([work, new Promise<'timed out'>((resolve) => { setTimeout(() => resolve('timed out'), ms).unref() })])
@@ -58,11 +51,8 @@ t.test('a webhook step is answered while a recording upload is still in progress
 t.test('an upload lease that ran out (its process died mid-upload) is taken over, and the object stored once', async (t) => {
   const { app, clock } = await setup(t)
   const s3Back = s3Down(app, 'put')
-  const { callSid, ws } = await streamCall(app, '+447700900403', 1)
-  await settle(app)
-  ws.terminate()
+  const { row } = await spooledRecording(app, '+447700900403')
   s3Back()
-  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.equal(row!.status, 'spooled', 'the first upload failed: kept in the spool')
   let puts = 0
   intercept(app, 'put', async (put, ...args) => { puts++; await put(...args) })
@@ -88,11 +78,8 @@ t.test('an upload lease that ran out (its process died mid-upload) is taken over
 t.test('a process restarted on its spool takes back at once the uploads its dead predecessor had claimed', async (t) => {
   const { app } = await setup(t)
   const s3Back = s3Down(app, 'put')
-  const { callSid, ws } = await streamCall(app, '+447700900404', 1)
-  await settle(app)
-  ws.terminate()
+  const { row } = await spooledRecording(app, '+447700900404')
   s3Back()
-  const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.equal(row!.status, 'spooled')
   // What a process of this spool that was killed mid-upload leaves: its lease, still running for a
   // minute. The spool lock says that process is gone, so its restart need not wait the minute out.
@@ -103,11 +90,8 @@ t.test('a process restarted on its spool takes back at once the uploads its dead
   t.equal(after!.status, 'stored')
   // Another spool's lease is another process's, perhaps alive: that one is waited out.
   const s3BackAgain = s3Down(app, 'put')
-  const other = await streamCall(app, '+447700900405', 1)
-  await settle(app)
-  other.ws.terminate()
+  const { row: second } = await spooledRecording(app, '+447700900405')
   s3BackAgain()
-  const [second] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, other.callSid))
   t.equal(second!.status, 'spooled')
   await app.database.db.update(recordings).set({ uploadLeaseOwner: 'spool:another/host:2:0', uploadLeaseUntil: new Date(app.clock.now().getTime() + 60_000) }).where(eq(recordings.id, second!.id))
   t.equal(await app.recorder.retrySpooled(), 0, 'a lease of another spool is left alone')
