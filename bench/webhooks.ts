@@ -3,17 +3,22 @@
 //   bare     a Fastify hello-world (the ceiling: what one Node process answers on this machine)
 //   naive    a handler written the way Twilio's quick-starts are: form body, validateRequest, a new
 //            VoiceResponse per request, no state, nothing persisted
+//   peer     the naive handler plus what users add once calls must be remembered: one transaction
+//            per webhook (lock the call's row, append an event, store the consent decision, update
+//            the state) on a fresh database of DATABASE_URL's cluster, postgres.js pool of 10
 //   pglite   the real server (src/server.ts) on its embedded database
-//   postgres the real server on a fresh database created in DATABASE_URL's cluster (only when set)
+//   postgres the real server on a fresh database created in DATABASE_URL's cluster
+//   pglite-root, postgres-root  the same, run from another checkout (--root), e.g. an older commit
 // Requests are whole calls (voice → consent digit 1 → menu digit 1 → dial status), signed, with
 // unique CallSids and the step numbers the server puts in its action URLs; the signed pool is
 // built before the run. A non-200, an apology or a reply without the expected next action URL
-// counts as a failure and is printed, never as throughput. Then a steady 2,000 req/s against each
-// real server for its p99: calls start evenly spaced, each posting its requests in turn (paced).
+// counts as a failure and is printed, never as throughput. Each target is first loaded to
+// saturation (closed loop, --connections), then each stateful one at each steady --rate: calls
+// start evenly spaced (open loop), each posting its requests in turn.
 //
-//   npx tsx bench/webhooks.ts [--duration 10] [--connections 50] [--targets bare,naive,pglite,postgres]
-//                             [--rate 2000] [--warmup 3] [--log-level info] [--cpu-prof DIR] [--root DIR]
-// Env: DATABASE_URL adds the postgres target. Nothing leaves 127.0.0.1.
+//   npx tsx bench/webhooks.ts [--duration 10] [--connections 50] [--targets bare,naive,peer,pglite,postgres]
+//                             [--rate 200,1000] [--warmup 3] [--log-level info] [--cpu-prof DIR] [--root DIR]
+// Env: DATABASE_URL adds the peer and postgres targets. Nothing leaves 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
@@ -34,11 +39,13 @@ const FORM = 'application/x-www-form-urlencoded'
 const { values: opts } = parseArgs({
   options: {
     serve: { type: 'string' },
+    database: { type: 'string' },
     port: { type: 'string' },
     duration: { type: 'string', default: process.env.BENCH_DURATION ?? '10' },
     connections: { type: 'string', default: process.env.BENCH_CONNECTIONS ?? '50' },
     targets: { type: 'string', default: process.env.BENCH_TARGETS ?? '' },
-    rate: { type: 'string', default: process.env.BENCH_RATE ?? '2000' },
+    // Steady rates, comma-separated; 0 for none.
+    rate: { type: 'string', default: process.env.BENCH_RATE ?? '200,1000' },
     warmup: { type: 'string', default: process.env.BENCH_WARMUP ?? '3' },
     'log-level': { type: 'string', default: process.env.BENCH_LOG_LEVEL ?? 'info' },
     'cpu-prof': { type: 'string' },
@@ -58,6 +65,7 @@ async function serve (kind: string): Promise<void> {
     app.post('/*', async () => 'hello world')
   } else {
     const { default: formbody } = await import('@fastify/formbody')
+    const persist = kind === 'peer' ? await peerStore(opts.database!) : null
     const { default: twilio } = await import('twilio')
     const { default: VoiceResponse } = await import('twilio/lib/twiml/VoiceResponse.js')
     await app.register(formbody)
@@ -66,8 +74,9 @@ async function serve (kind: string): Promise<void> {
     const signed = (request: { url: string, headers: Record<string, unknown>, body: unknown }) =>
       twilio.validateRequest(TWILIO_TOKEN, String(request.headers['x-twilio-signature']), PUBLIC_URL + request.url, request.body as Record<string, string>)
     const action = (node: string, step: number) => `${PUBLIC_URL}/twilio/flow?node=${node}&step=${step}`
-    app.post('/twilio/voice', async (request, reply) => {
+    app.post<{ Body: Record<string, string> }>('/twilio/voice', async (request, reply) => {
       if (!signed(request)) return await reply.code(403).send('Forbidden')
+      await persist?.start(request.body)
       const response = new VoiceResponse()
       response.say('Thank you for calling Acme.')
       response.gather({ input: ['dtmf'], numDigits: 1, timeout: 5, action: action('consent', 1), method: 'POST', actionOnEmptyResult: true })
@@ -77,6 +86,7 @@ async function serve (kind: string): Promise<void> {
     app.post<{ Querystring: { node: string, step?: string }, Body: Record<string, string> }>('/twilio/flow', async (request, reply) => {
       if (!signed(request)) return await reply.code(403).send('Forbidden')
       const step = Number(request.query.step ?? 0) + 1
+      await persist?.step(request.body, request.query.node, step)
       const response = new VoiceResponse()
       if (request.query.node === 'consent') {
         if (request.body.Digits === '1') response.start().stream({ url: 'wss://bench.callgate.test/twilio/media', track: 'both_tracks', name: 'recording' }).parameter({ name: 'token', value: 'none' })
@@ -91,6 +101,40 @@ async function serve (kind: string): Promise<void> {
     })
   }
   await app.listen({ port: Number(opts.port), host: '127.0.0.1' })
+}
+
+/**
+ * What users add to the quick-start once calls must be remembered: a table of calls, an event log
+ * and the consent decision, written in one transaction per webhook that locks the call's row (so
+ * a Twilio retry and its original cannot both apply), with postgres.js's default pool of 10.
+ */
+async function peerStore (url: string) {
+  const { default: postgres } = await import('postgres')
+  const sql = postgres(url, { max: 10, onnotice: () => {} })
+  await sql.unsafe(`
+    create table if not exists calls (call_sid text primary key, from_number text not null, to_number text not null, node text not null, step integer not null, ended boolean not null default false, updated_at timestamptz not null);
+    create table if not exists call_events (id bigserial primary key, call_sid text not null references calls, kind text not null, data jsonb not null, at timestamptz not null);
+    create index if not exists call_events_call on call_events (call_sid);
+    create table if not exists consents (call_sid text primary key references calls, granted boolean not null, at timestamptz not null);
+  `)
+  return {
+    async start (body: Record<string, string>): Promise<void> {
+      await sql.begin(async (tx) => {
+        await tx`insert into calls (call_sid, from_number, to_number, node, step, updated_at) values (${body.CallSid!}, ${body.From!}, ${body.To!}, 'consent', 1, now()) on conflict do nothing`
+        await tx`select step from calls where call_sid = ${body.CallSid!} for update`
+        await tx`insert into call_events (call_sid, kind, data, at) values (${body.CallSid!}, 'call.started', ${tx.json({ from: body.From!, to: body.To! })}, now())`
+      })
+    },
+    async step (body: Record<string, string>, node: string, next: number): Promise<void> {
+      await sql.begin(async (tx) => {
+        const [call] = await tx`select step, ended from calls where call_sid = ${body.CallSid!} for update`
+        if (call === undefined || call.ended === true || Number(call.step) >= next) return
+        await tx`insert into call_events (call_sid, kind, data, at) values (${body.CallSid!}, ${'node.' + node}, ${tx.json({ digits: body.Digits ?? null, dialStatus: body.DialCallStatus ?? null })}, now())`
+        if (node === 'consent') await tx`insert into consents (call_sid, granted, at) values (${body.CallSid!}, ${body.Digits === '1'}, now()) on conflict (call_sid) do update set granted = excluded.granted, at = excluded.at`
+        await tx`update calls set node = ${node}, step = ${next}, ended = ${node === 'sales'}, updated_at = now() where call_sid = ${body.CallSid!}`
+      })
+    }
+  }
 }
 
 // ---------------------------------------------------------------- the load generator
@@ -327,19 +371,22 @@ async function waitHealthy (url: string, child: ChildProcess, log: string): Prom
   }
 }
 
-async function startTarget (kind: string, work: string, databaseUrl: string | null): Promise<Running> {
+/** `kind` is a target's name; `pglite-root` and `postgres-root` run --root's server. */
+async function startTarget (target: string, work: string, databaseUrl: string | null): Promise<Running> {
+  const kind = target.replace(/-root$/, '')
   const port = await freePort()
-  const log = join(work, `${kind}.log`)
+  const log = join(work, `${target}.log`)
   const out = openSync(log, 'a')
-  const prof = opts['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(opts['cpu-prof'], kind)] : []
+  const prof = opts['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(opts['cpu-prof'], target)] : []
   const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }
   delete env.DATABASE_URL
   let args: string[]
-  if (kind === 'bare' || kind === 'naive') {
-    args = [...prof, '--import', 'tsx', 'bench/webhooks.ts', '--serve', kind, '--port', String(port)]
+  const reference = kind === 'bare' || kind === 'naive' || kind === 'peer'
+  if (reference) {
+    args = [...prof, '--import', 'tsx', 'bench/webhooks.ts', '--serve', kind, '--port', String(port), ...(databaseUrl !== null ? ['--database', databaseUrl] : [])]
   } else {
     Object.assign(env, {
-      DATA_DIR: mkdtempSync(join(work, `${kind}-data-`)),
+      DATA_DIR: mkdtempSync(join(work, `${target}-data-`)),
       PORT: String(port),
       HOST: '127.0.0.1',
       PUBLIC_URL,
@@ -350,9 +397,10 @@ async function startTarget (kind: string, work: string, databaseUrl: string | nu
     })
     args = [...prof, '--import', 'tsx', 'src/server.ts']
   }
-  const child = spawn(process.execPath, args, { cwd: kind === 'bare' || kind === 'naive' ? ROOT : opts.root ?? ROOT, env, stdio: ['ignore', out, out] })
+  if (target !== kind && opts.root === undefined) throw new Error(`${target} needs --root`)
+  const child = spawn(process.execPath, args, { cwd: target !== kind ? opts.root : ROOT, env, stdio: ['ignore', out, out] })
   const url = `http://127.0.0.1:${port}`
-  await waitHealthy(kind === 'bare' || kind === 'naive' ? url : `${url}/healthz`, child, log)
+  await waitHealthy(reference ? url : `${url}/healthz`, child, log)
   return {
     url,
     pid: child.pid!,
@@ -413,21 +461,21 @@ async function freshPostgres (base: string): Promise<{ url: string, backends ():
 async function main (): Promise<void> {
   const duration = Number(opts.duration)
   const connections = Number(opts.connections)
-  const rate = Number(opts.rate)
+  const rates = opts.rate.split(',').map(Number).filter((r) => r > 0)
   const warmup = Number(opts.warmup)
   const databaseUrl = process.env.DATABASE_URL ?? null
-  const targets = opts.targets !== '' ? opts.targets.split(',') : ['bare', 'naive', 'pglite', ...(databaseUrl !== null ? ['postgres'] : [])]
-  if (targets.includes('postgres') && databaseUrl === null) throw new Error('the postgres target needs DATABASE_URL')
+  const targets = opts.targets !== '' ? opts.targets.split(',') : ['bare', 'naive', ...(databaseUrl !== null ? ['peer'] : []), 'pglite', ...(databaseUrl !== null ? ['postgres'] : [])]
+  if (targets.some((t) => /^(postgres|peer)/.test(t)) && databaseUrl === null) throw new Error('the postgres and peer targets need DATABASE_URL')
 
   const cpu = cpus()
   console.log(`machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-  if (opts.root !== undefined) console.log(`real server: ${opts.root}/src/server.ts`)
+  if (opts.root !== undefined) console.log(`*-root targets: ${opts.root}/src/server.ts`)
   console.log(`load: autocannon in this process, ${connections} connections, ${duration} s per target after ${warmup} s of warm-up; real servers at LOG_LEVEL=${opts['log-level']}`)
 
   const work = mkdtempSync(join(tmpdir(), 'callgate-bench-'))
   // Enough calls for a real server at 16,000 req/s (more would be reported as the pool running
   // out); the stateless targets loop over it.
-  const poolCalls = Math.ceil(((warmup + duration) * 16_000 + duration * rate) / 4)
+  const poolCalls = Math.ceil(((warmup + duration) * 16_000 + duration * rates.reduce((a, b) => a + b, 0)) / 4)
   const started = Date.now()
   const pool = buildPool(poolCalls)
   console.log(`signed ${poolCalls * 4} requests (${poolCalls} calls) in ${((Date.now() - started) / 1000).toFixed(1)} s; per-run output in ${work}`)
@@ -437,19 +485,23 @@ async function main (): Promise<void> {
   let finished = false
   try {
     for (const target of targets) {
-      const stateful = target === 'pglite' || target === 'postgres'
-      const pg = target === 'postgres' ? await freshPostgres(databaseUrl!) : null
+      const kind = target.replace(/-root$/, '')
+      const stateful = kind === 'pglite' || kind === 'postgres' || kind === 'peer'
+      const pg = kind === 'postgres' || kind === 'peer' ? await freshPostgres(databaseUrl!) : null
       const server = await startTarget(target, work, pg?.url ?? null)
       pool.next = 0
       pool.wrapped = 0
       try {
-        if (stateful) await provision(server.url)
+        if (stateful && kind !== 'peer') await provision(server.url)
         const run = { connections, check: target !== 'bare', stateful, pid: server.pid, ...(pg !== null ? { backends: pg.backends } : {}) }
-        if (warmup > 0) await load(server.url, pool, { ...run, duration: warmup })
-        const outcome = { target, ...await load(server.url, pool, { ...run, duration }) }
-        outcomes.push(outcome)
-        report(outcome)
-        if (stateful && rate > 0) {
+        if (warmup > 0 && connections > 0) await load(server.url, pool, { ...run, duration: warmup })
+        // --connections 0: the steady rates alone (e.g. to profile one of them).
+        if (connections > 0) {
+          const outcome = { target, ...await load(server.url, pool, { ...run, duration }) }
+          outcomes.push(outcome)
+          report(outcome)
+        }
+        for (const rate of stateful ? rates : []) {
           const steady = { target: `${target} @ ${rate}/s steady`, ...await paced(server.url, pool, { ...run, duration, rate }) }
           fixed.push(steady)
           report(steady)
@@ -467,12 +519,15 @@ async function main (): Promise<void> {
 
   const bare = outcomes.find((o) => o.target === 'bare')?.rps
   const naive = outcomes.find((o) => o.target === 'naive')?.rps
+  const peer = outcomes.find((o) => o.target === 'peer')?.rps
   const ratio = (x: number, of: number | undefined) => of === undefined ? '—' : `${(x / of).toFixed(2)}×`
   // CPU per request moves less than req/s when other work shares the machine (it is still not immune).
-  console.log('\n| target | req/s | p50 ms | p99 ms | max ms | ÷ bare | ÷ naive | failures | server CPU | server CPU ms/req | PostgreSQL CPU ms/req |')
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+  console.log('\n| target | req/s | p50 ms | p99 ms | max ms | ÷ bare | ÷ naive | ÷ peer | failures | server CPU | server CPU ms/req | PostgreSQL CPU ms/req |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const o of [...outcomes, ...fixed]) {
-    console.log(`| ${o.target} | ${Math.round(o.rps)} | ${o.p50.toFixed(2)} | ${o.p99.toFixed(2)} | ${o.max.toFixed(2)} | ${ratio(o.rps, bare)} | ${ratio(o.rps, naive)} | ${o.failures + o.errors} | ${(o.serverCpu * 100).toFixed(0)} % | ${(o.serverCpu / o.rps * 1000).toFixed(3)} | ${o.dbCpu === null ? '—' : (o.dbCpu / o.rps * 1000).toFixed(3)} |`)
+    // A steady run's req/s is the offered rate: ratios would say nothing.
+    const ratios = fixed.includes(o) ? ['', '', ''] : [ratio(o.rps, bare), ratio(o.rps, naive), ratio(o.rps, peer)]
+    console.log(`| ${o.target} | ${Math.round(o.rps)} | ${o.p50.toFixed(2)} | ${o.p99.toFixed(2)} | ${o.max.toFixed(2)} | ${ratios.join(' | ')} | ${o.failures + o.errors} | ${(o.serverCpu * 100).toFixed(0)} % | ${(o.serverCpu / o.rps * 1000).toFixed(3)} | ${o.dbCpu === null ? '—' : (o.dbCpu / o.rps * 1000).toFixed(3)} |`)
   }
   if ([...outcomes, ...fixed].some((o) => o.failures + o.errors > 0)) process.exitCode = 1
 }

@@ -147,3 +147,43 @@ t.test('a call that changes between the read and the write is read and planned a
   t.same(events.map((e) => e.seq), events.map((_e, i) => i + 1), 'events numbered without gaps or repeats')
   t.same(events.slice(-2).map((e) => e.outcome), ['status-completed', 'ignored-call-ended'])
 })
+
+t.test('starts and steps that arrive together share one commit; a failure in either keeps the other', async (t) => {
+  const { app } = await setup(t)
+  const { db } = app.database
+  const going = overlapping(app, 6)
+  await going.all('/twilio/voice')
+  const starting = overlapping(app, 6)
+  const refusedStep = going.list[2]!.CallSid
+  const refusedStart = starting.list[4]!.CallSid
+  await db.execute(sql.raw(`create function refuse_some() returns trigger language plpgsql as $$
+    begin if new.call_sid in ('${refusedStep}', '${refusedStart}') then raise exception 'refused'; end if; return new; end $$`))
+  await db.execute(sql.raw('create trigger refuse_consent before insert on consents for each row execute function refuse_some()'))
+  await db.execute(sql.raw('create trigger refuse_call before insert on calls for each row execute function refuse_some()'))
+  const verbs: string[] = []
+  aroundStatements(app, (query) => async <T>(text: string, params: unknown[]) => {
+    verbs.push(text.trim().split(/\s/)[0]!.toLowerCase())
+    return await query<T>(text, params)
+  })
+
+  const [steps, starts] = await Promise.all([
+    going.all('/twilio/flow?node=consent&step=1', () => ({ Digits: '1' })),
+    starting.all('/twilio/voice')
+  ])
+  t.ok(verbs.includes('begin'), 'a batch with both wrote them in one transaction')
+  t.ok(verbs.includes('rollback'), 'which a failed statement rolled back')
+
+  for (const [i, body] of steps.entries()) {
+    if (i === 2) t.notMatch(body, '<Stream', 'the call whose consent could not be stored is not recorded')
+    else t.match(body, '<Stream', `going call ${i} is recorded`)
+  }
+  for (const [i, body] of starts.entries()) if (i !== 4) t.match(body, 'node=consent&amp;step=1', `new call ${i} started`)
+  t.notMatch(starts[4], 'node=consent', 'the call that could not be stored is not run')
+
+  const rows = await db.select().from(calls).where(inArray(calls.callSid, [...going.list, ...starting.list].map((c) => c.CallSid)))
+  const step = new Map(rows.map((r) => [r.callSid, r.lastStep]))
+  for (const c of going.list) t.equal(step.get(c.CallSid), 2, 'every going call\'s step applied once')
+  for (const c of starting.list) t.equal(step.get(c.CallSid), c.CallSid === refusedStart ? undefined : 1, 'every new call stored but the refused one')
+  const evidence = await db.select().from(consents).where(inArray(consents.callSid, going.list.map((c) => c.CallSid)))
+  t.equal(evidence.length, 5, 'the other five consents are stored')
+})

@@ -18,7 +18,7 @@ export type RawQuery = <T = Record<string, unknown>>(text: string, params: unkno
 export interface RawSql {
   query: RawQuery
   /**
-   * `fn`'s statements on one connection (each still commits on its own): on PostgreSQL those
+   * `fn`'s statements on one connection (each commits on its own unless `fn` sends `begin`): on PostgreSQL those
    * issued together go out in one write and wake one backend, instead of one per pooled
    * connection they would otherwise be spread over.
    */
