@@ -78,6 +78,12 @@ export async function releaseUpload (db: Executor, id: string, owner: string): P
     .where(and(eq(recordings.id, id), eq(recordings.uploadLeaseOwner, owner)))
 }
 
+/** The row, locked to the end of the transaction: an upload committing meanwhile waits for it. */
+export async function lockRecording (tx: Executor, id: string): Promise<RecordingRow | null> {
+  const rows = await tx.select().from(recordings).where(eq(recordings.id, id)).for('update')
+  return rows[0] ?? null
+}
+
 export async function findRecording (db: Executor, id: string): Promise<RecordingRow | null> {
   const rows = await db.select().from(recordings).where(eq(recordings.id, id))
   return rows[0] ?? null

@@ -5,6 +5,7 @@ import { ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms'
 import { eq } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import { appendAudit } from '../audit/append.js'
+import { audited } from '../audit/audited.js'
 import { kmsClientFor, type KmsOptions } from '../crypto/keyring.js'
 import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
@@ -111,6 +112,23 @@ export async function offboardTenant (deps: OffboardDeps, tenantId: string, acto
   deps.tenantKeys.forget(tenantId)
   deps.log.info({ tenantId }, 'tenant rows and key deleted')
   return await finish(deps, (await findOffboarding(deps.db, tenantId))!)
+}
+
+/**
+ * Calls off an offboarding whose rows are not yet erased: the tenant takes calls again. The
+ * tenant's row is locked first, so an offboarding about to delete the rows waits for the mark
+ * to go (and then finds its export stale) or has already deleted them (the tenant is erased).
+ */
+export async function cancelOffboarding (deps: Pick<OffboardDeps, 'db'>, tenantId: string, actor: string, at: Date): Promise<void> {
+  await audited(deps.db, async (tx) => {
+    const tenant = await lockTenant(tx, tenantId)
+    if (tenant === null) {
+      if (await findOffboarding(tx, tenantId) !== null) throw new Conflict('the tenant is already erased')
+      throw new NotFound('tenant')
+    }
+    if (tenant.offboardingSince === null) throw new Conflict('the tenant is not being offboarded')
+    await markOffboarding(tx, tenantId, null)
+  }, { tenantId, actor, action: 'tenant.offboard.cancel', subject: `tenant:${tenantId}`, details: {}, at })
 }
 
 /**

@@ -1,4 +1,5 @@
 import { appendAudit } from '../audit/append.js'
+import type { Db } from '../db/client.js'
 import type { Executor } from '../db/executor.js'
 import { insertLink, lockLink, pruneExpiredLinks, recordPinFailure } from '../db/recording-links.js'
 import { findUser } from '../db/users.js'
@@ -44,7 +45,11 @@ const refuse = (status: 403 | 410 | 423, reason: LinkRefusal | 'revoked' | 'lock
  * logged or stored; the MAX_PIN_FAILURES-th locks the link), then the issuer. Refusals are
  * returned, not thrown, so the counted failure commits.
  */
-export async function admitLink (tx: Executor, secret: string, link: ParsedLink, pin: string | undefined, request: { now: Date, ip: string }): Promise<Admission> {
+export async function admitLink (db: Pick<Db, 'transaction'>, secret: string, link: ParsedLink, pin: string | undefined, request: { now: Date, ip: string }): Promise<Admission> {
+  return await db.transaction((tx) => decide(tx, secret, link, pin, request))
+}
+
+async function decide (tx: Executor, secret: string, link: ParsedLink, pin: string | undefined, request: { now: Date, ip: string }): Promise<Admission> {
   const { now, ip } = request
   const row = await lockLink(tx, link.claims.linkId, link.claims.recordingId)
   // Erasing a recording deletes its links' rows: a genuine link then answers as the recording does.

@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { appendAudit } from '../audit/append.js'
+import { audited } from '../audit/audited.js'
 import { Conflict, Forbidden, Gone, Locked, RangeNotSatisfiable } from '../errors.js'
 import { findRecording } from '../db/recordings.js'
 import { parseLink } from '../recording/link-token.js'
@@ -59,7 +59,7 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const now = app.clock.now()
     const parsed = parseLink(request.query.token, request.params.id, now)
     const check = parsed.ok
-      ? await app.database.db.transaction((tx) => admitLink(tx, app.config.linkSecret, parsed.link, request.headers['x-recording-pin'], { now, ip: request.ip }))
+      ? await admitLink(app.database.db, app.config.linkSecret, parsed.link, request.headers['x-recording-pin'], { now, ip: request.ip })
       : { ok: false as const, status: 403 as const, reason: parsed.reason, message: `link refused: ${parsed.reason}` }
     if (!check.ok) {
       request.log.warn({ recordingId: request.params.id, reason: check.reason }, 'recording link refused')
@@ -78,14 +78,14 @@ const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new RangeNotSatisfiable(`the recording has ${size} bytes`)
     }
     const slice = range ?? { start: 0, end: size - 1 }
-    await app.database.db.transaction((tx) => appendAudit(tx, {
+    await audited(app.database.db, {
       tenantId: row.tenantId,
       actor: check.issuedBy,
       action: 'recording.fetch',
       subject: `recording:${row.id}`,
       details: { via: 'signed-link', link: check.linkId, range: range === null ? 'all' : `${slice.start}-${slice.end}`, ip: request.ip },
       at: now
-    }))
+    })
     const body = await playback(app.objectStore, (await app.tenantKeys.forTenant(row.tenantId)).keyring, { ...row, plainBytes: row.plainBytes }, slice)
     reply
       .header('content-type', 'audio/wav')

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { appendAudit } from '../../audit/append.js'
+import { audited } from '../../audit/audited.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { createOutbound } from '../../calls/outbound.js'
 import { listCalls } from '../../db/call-list.js'
@@ -106,7 +106,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
     // The log says that a search happened and who made it (the admin's too), not whom it sought.
     if (remoteHash !== undefined) {
-      await db.transaction((tx) => appendAudit(tx, { tenantId: scope!, actor: principal.actor, action: 'call.search', subject: null, details: { results: page.calls.length }, at: app.clock.now() }))
+      await audited(db, { tenantId: scope!, actor: principal.actor, action: 'call.search', subject: null, details: { results: page.calls.length }, at: app.clock.now() })
     }
     return { calls: page.calls, nextCursor: page.more ? encodeCursor(page.calls.at(-1)!) : null }
   })
@@ -119,7 +119,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (call === null) throw new NotFound('call')
     requireRole(principal, 'agent', 'controller')
     const detail = await callDetail(db, call.id)
-    await db.transaction((tx) => appendAudit(tx, { tenantId: call.tenantId, actor: principal.actor, action: 'call.read', subject: `call:${call.callSid}`, details: {}, at: app.clock.now() }))
+    await audited(db, { tenantId: call.tenantId, actor: principal.actor, action: 'call.read', subject: `call:${call.callSid}`, details: {}, at: app.clock.now() })
     return detail
   })
 

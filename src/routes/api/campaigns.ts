@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { appendAudit } from '../../audit/append.js'
-import { recomputeRetainUntil } from '../../db/recordings.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { checkCampaign } from '../../campaigns/check.js'
+import { recomputeRecordingRetention } from '../../campaigns/retention.js'
 import { CampaignCreateSchema, CampaignPatchSchema, CampaignSchema } from '../../campaigns/schema.js'
 import { findCampaign, insertCampaign, listCampaigns, updateCampaign } from '../../db/campaigns.js'
 import { tenantExists } from '../../db/users.js'
@@ -56,13 +55,7 @@ const campaignRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const updated = await updateCampaign(db, request.params.id, scope, request.body, now)
     if (updated === null) throw new NotFound('campaign')
     if (request.query.recomputeRetention === true) {
-      const days = updated.retention.recordingsDays
-      const changed = await recomputeRetainUntil(db, updated.id, days)
-      // The S3 lifecycle rule follows the tag: re-tag, or S3 would still expire by the old window.
-      for (const rec of changed) {
-        await app.objectStore.tagRetention(rec, days)
-      }
-      await db.transaction((tx) => appendAudit(tx, { tenantId: updated.tenantId, actor: request.principal.actor, action: 'campaign.retention-recompute', subject: `campaign:${updated.id}`, details: { recordingsDays: days, recordings: changed.length }, at: now }))
+      await recomputeRecordingRetention({ db, store: app.objectStore }, updated, request.principal.actor, now)
     }
     return updated
   })

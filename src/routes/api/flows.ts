@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import { Type } from 'typebox'
-import { appendAudit } from '../../audit/append.js'
+import { audited } from '../../audit/audited.js'
 import { readScope, requireRole, type Principal } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { findFlow, findVersion, insertFlow, insertVersion, listFlows, markPublished, previousPublished } from '../../db/flows.js'
@@ -208,10 +208,9 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const problems = checkAgainstCampaign(version.definition as FlowDefinition, campaign)
     if (problems.length > 0) throw new InvalidFlow(problems, `version ${v} with campaign ${campaign.name}`)
     const at = app.clock.now()
-    await db.transaction(async (tx) => {
-      await markPublished(tx, flow.id, v, principal.userId, at)
-      await appendAudit(tx, { tenantId: flow.tenantId, actor: principal.actor, action, subject: `flow:${flow.id}`, details: { version: v, previous: flow.publishedVersion }, at })
-    })
+    await audited(db,
+      (tx) => markPublished(tx, flow.id, v, principal.userId, at),
+      { tenantId: flow.tenantId, actor: principal.actor, action, subject: `flow:${flow.id}`, details: { version: v, previous: flow.publishedVersion }, at })
     return { ...flow, publishedVersion: v }
   }
 

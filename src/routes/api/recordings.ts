@@ -1,12 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
-import { findRecordingScoped, updateRecording } from '../../db/recordings.js'
-import { Conflict, errorReplies, NotFound } from '../../errors.js'
-import { revokeLinks } from '../../db/recording-links.js'
+import { findRecordingScoped } from '../../db/recordings.js'
+import { errorReplies, NotFound } from '../../errors.js'
+import { createRecordingAdmin } from '../../recording/admin.js'
 import { DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS } from '../../recording/link-token.js'
-import { issueLink } from '../../recording/links.js'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const Gone = Type.Ref('ErrorReply')
@@ -14,6 +12,7 @@ const Gone = Type.Ref('ErrorReply')
 /** Controllers' access to recordings: signed links (never storage keys) and deletion. */
 const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
+  const recordings = createRecordingAdmin({ db, store: app.objectStore, clock: app.clock, log: app.log, linkSecret: app.config.linkSecret, publicUrl: app.config.publicUrl })
 
   async function ownRecording (request: { principal: Parameters<typeof readScope>[0] }, id: string) {
     const row = await findRecordingScoped(db, id, readScope(request.principal))
@@ -35,18 +34,9 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ url: Type.String(), expiresAt: Type.String() }), ...errorReplies, 410: Gone }
     }
-  }, async (request, reply) => {
+  }, async (request) => {
     const row = await ownRecording(request, request.params.id)
-    if (row.deletedAt !== null) return reply.code(410).send({ statusCode: 410, code: 'CG_GONE', error: 'Gone', message: 'the recording was deleted' })
-    if (row.status !== 'stored') throw new Conflict(`the recording is ${row.status}, not yet stored`)
-    const now = app.clock.now()
-    const expiresAt = new Date(now.getTime() + (request.body.expiresInSeconds ?? DEFAULT_LINK_SECONDS) * 1000)
-    const token = await db.transaction(async (tx) => {
-      const link = await issueLink(tx, app.config.linkSecret, { recordingId: row.id, issuedBy: request.principal.actor, expiresAt, pin: request.body.pin }, now)
-      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link', subject: `recording:${row.id}`, details: { link: link.id, expiresAt: expiresAt.toISOString(), pin: request.body.pin !== undefined }, at: now })
-      return link.token
-    })
-    return { url: `${app.config.publicUrl}/recordings/${row.id}?token=${token}`, expiresAt: expiresAt.toISOString() }
+    return await recordings.shareLink(row, request.principal.actor, request.body)
   })
 
   app.delete('/recordings/:id/links', {
@@ -58,31 +48,11 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const row = await ownRecording(request, request.params.id)
-    const now = app.clock.now()
-    const revoked = await db.transaction(async (tx) => {
-      const n = await revokeLinks(tx, row.id, now)
-      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.link.revoke', subject: `recording:${row.id}`, details: { links: n }, at: now })
-      return n
-    })
-    return { revoked }
+    return { revoked: await recordings.revokeAllLinks(row, request.principal.actor) }
   })
 
-  const hold = async (request: { principal: Parameters<typeof readScope>[0] }, id: string, on: boolean) => {
-    const row = await ownRecording(request, id)
-    if (row.deletedAt !== null) throw new Conflict('the recording was deleted')
-    if (row.legalHold === on) return { id: row.id, legalHold: on }
-    const now = app.clock.now()
-    await db.transaction(async (tx) => {
-      await updateRecording(tx, row.id, { legalHold: on })
-      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: on ? 'recording.hold' : 'recording.release', subject: `recording:${row.id}`, details: {}, at: now })
-    })
-    if (row.status === 'stored') {
-      // Object Lock makes S3 itself refuse the delete; buckets without it rely on the row's flag.
-      await app.objectStore.legalHold(row, on)
-        .catch((err: unknown) => { app.log.info({ err: (err as Error).name, recordingId: row.id }, 'bucket has no Object Lock; legal hold kept in the database') })
-    }
-    return { id: row.id, legalHold: on }
-  }
+  const hold = async (request: { principal: Parameters<typeof readScope>[0] }, id: string, on: boolean) =>
+    await recordings.setLegalHold(await ownRecording(request, id), request.principal.actor, on)
   const HoldReply = { 200: Type.Object({ id: Type.String(), legalHold: Type.Boolean() }), ...errorReplies }
   app.post('/recordings/:id/hold', { schema: { summary: 'Put a recording on legal hold: no deletion, by the sweeper or anyone, until released', tags: ['recordings'], params: IdParams, response: HoldReply } },
     async (request) => hold(request, request.params.id, true))
@@ -92,16 +62,7 @@ const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/recordings/:id', {
     schema: { summary: 'Delete a recording: every version of its object, and mark the row deleted', tags: ['recordings'], params: IdParams, response: { 204: Type.Null(), ...errorReplies, 410: Gone } }
   }, async (request, reply) => {
-    const row = await ownRecording(request, request.params.id)
-    if (row.deletedAt !== null) return reply.code(410).send({ statusCode: 410, code: 'CG_GONE', error: 'Gone', message: 'the recording was already deleted' })
-    if (row.legalHold) throw new Conflict('the recording is under legal hold')
-    if (row.status === 'recording') throw new Conflict('the recording is still in progress')
-    const versions = row.status === 'stored' ? await app.objectStore.deleteAllVersions(row) : 0
-    const now = app.clock.now()
-    await db.transaction(async (tx) => {
-      await updateRecording(tx, row.id, { status: 'deleted', deletedAt: now })
-      await appendAudit(tx, { tenantId: row.tenantId, actor: request.principal.actor, action: 'recording.delete', subject: `recording:${row.id}`, details: { versions }, at: now })
-    })
+    await recordings.deleteRecording(await ownRecording(request, request.params.id), request.principal.actor)
     return reply.code(204).send(null)
   })
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { appendAudit } from '../../audit/append.js'
+import { audited } from '../../audit/audited.js'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { findCampaign } from '../../db/campaigns.js'
 import { addSuppression, removeSuppressions, suppressionsOf, tidyAfterImport, type SuppressionSource } from '../../db/suppressions.js'
@@ -65,7 +65,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const found = await status(tenantId, number)
     // A check of a number is a lookup of a person, audited like a call search (whoever made it,
     // the admin too) in the log of the tenant whose list it read, without the number.
-    await db.transaction((tx) => appendAudit(tx, { tenantId, actor: principal.actor, action: 'suppression.check', subject: null, details: { suppressed: found.suppressed }, at: app.clock.now() }))
+    await audited(db, { tenantId, actor: principal.actor, action: 'suppression.check', subject: null, details: { suppressed: found.suppressed }, at: app.clock.now() })
     return found
   })
 
@@ -76,10 +76,9 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const tenantId = writeTenant(request.principal, request.body.tenantId)
     const number = e164(request.body.number, 'body/number', request.body.country)
     const at = app.clock.now()
-    await db.transaction(async (tx) => {
-      const added = await addSuppression(tx, { tenantId, numberHash: hashNumber(numberHashKey, number), source: 'api', reason: request.body.reason ?? null, createdBy: request.principal.userId, at })
-      if (added) await appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.add', subject: null, details: { source: 'api' }, at })
-    })
+    await audited(db,
+      (tx) => addSuppression(tx, { tenantId, numberHash: hashNumber(numberHashKey, number), source: 'api', reason: request.body.reason ?? null, createdBy: request.principal.userId, at }),
+      (added) => added ? { tenantId, actor: request.principal.actor, action: 'suppression.add', subject: null, details: { source: 'api' }, at } : null)
     return reply.code(201).send(await status(tenantId, number))
   })
 
@@ -100,10 +99,9 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (request.query.reason === undefined) throw new BadRequest('querystring/reason is required to lift an IVR opt-out')
     }
     const at = app.clock.now()
-    await db.transaction(async (tx) => {
-      await removeSuppressions(tx, tenantId, hash, sources)
-      await appendAudit(tx, { tenantId, actor: principal.actor, action: 'suppression.remove', subject: null, details: { sources, reason: request.query.reason ?? null }, at })
-    })
+    await audited(db,
+      (tx) => removeSuppressions(tx, tenantId, hash, sources),
+      { tenantId, actor: principal.actor, action: 'suppression.remove', subject: null, details: { sources, reason: request.query.reason ?? null }, at })
     return await status(tenantId, number)
   })
 
@@ -121,7 +119,7 @@ const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const at = app.clock.now()
     const source = request.query.source ?? 'import'
     const audit = async (result: { added: number, alreadyPresent: number, invalid: number }, stopped?: string) => {
-      await db.transaction((tx) => appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source, added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid, ...(stopped !== undefined ? { stopped } : {}) }, at }))
+      await audited(db, { tenantId, actor: request.principal.actor, action: 'suppression.import', subject: null, details: { source, added: result.added, alreadyPresent: result.alreadyPresent, invalid: result.invalid, ...(stopped !== undefined ? { stopped } : {}) }, at })
     }
     let result
     try {

@@ -1,14 +1,14 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { appendAudit } from '../../audit/append.js'
+import { audited } from '../../audit/audited.js'
 import { requireRole } from '../../auth/principal.js'
-import { findOffboarding, lockTenant, markOffboarding, type OffboardingRow } from '../../db/offboardings.js'
+import { findOffboarding, type OffboardingRow } from '../../db/offboardings.js'
 import { listTenants } from '../../db/tenant-list.js'
 import { createTenant, tenantExists } from '../../db/users.js'
-import { Conflict, errorReplies, NotFound } from '../../errors.js'
+import { errorReplies, NotFound } from '../../errors.js'
 import { exportTenant } from '../../offboarding/export.js'
-import { offboardTenant } from '../../offboarding/offboard.js'
+import { cancelOffboarding, offboardTenant } from '../../offboarding/offboard.js'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const Timestamp = Type.String({ format: 'date-time' })
@@ -60,11 +60,9 @@ const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     requireRole(request.principal)
     const { name, kmsKeyId } = request.body
-    const tenant = await db.transaction(async (tx) => {
-      const created = await createTenant(tx, { name, kmsKeyId: kmsKeyId ?? null })
-      await appendAudit(tx, { tenantId: created.id, actor: request.principal.actor, action: 'tenant.create', subject: `tenant:${created.id}`, details: { ownKmsKey: kmsKeyId !== undefined }, at: app.clock.now() })
-      return created
-    })
+    const tenant = await audited(db,
+      (tx) => createTenant(tx, { name, kmsKeyId: kmsKeyId ?? null }),
+      (created) => ({ tenantId: created.id, actor: request.principal.actor, action: 'tenant.create', subject: `tenant:${created.id}`, details: { ownKmsKey: kmsKeyId !== undefined }, at: app.clock.now() }))
     return reply.code(201).send(tenant)
   })
 
@@ -101,7 +99,7 @@ const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const tenantId = request.params.id
     if (principal.role !== 'admin' && principal.tenantId !== tenantId) throw new NotFound('tenant')
     if (!await tenantExists(db, tenantId)) throw new NotFound('tenant')
-    await db.transaction((tx) => appendAudit(tx, { tenantId, actor: principal.actor, action: 'tenant.export', subject: `tenant:${tenantId}`, details: { ip: request.ip }, at: app.clock.now() }))
+    await audited(db, { tenantId, actor: principal.actor, action: 'tenant.export', subject: `tenant:${tenantId}`, details: { ip: request.ip }, at: app.clock.now() })
     const body = new PassThrough()
     exportTenant(app.offboarding, tenantId, body).then(
       (summary) => { request.log.info({ tenantId, ...summary }, 'tenant export streamed') },
@@ -152,17 +150,7 @@ const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     requireRole(request.principal)
-    const tenantId = request.params.id
-    await db.transaction(async (tx) => {
-      const tenant = await lockTenant(tx, tenantId)
-      if (tenant === null) {
-        if (await findOffboarding(tx, tenantId) !== null) throw new Conflict('the tenant is already erased')
-        throw new NotFound('tenant')
-      }
-      if (tenant.offboardingSince === null) throw new Conflict('the tenant is not being offboarded')
-      await markOffboarding(tx, tenantId, null)
-      await appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'tenant.offboard.cancel', subject: `tenant:${tenantId}`, details: {}, at: app.clock.now() })
-    })
+    await cancelOffboarding(app.offboarding, request.params.id, request.principal.actor, app.clock.now())
     return reply.code(204).send(null)
   })
 }

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { newApiKey } from '../../auth/api-keys.js'
-import { appendAudit } from '../../audit/append.js'
 import { readScope, requireRole } from '../../auth/principal.js'
-import { createUser, findUser, replaceKey, revokeUser, tenantExists } from '../../db/users.js'
+import { createUserWithKey, revokeUserAccess, rotateUserKey } from '../../auth/users.js'
+import { findUser, tenantExists } from '../../db/users.js'
 import { ROLES } from '../../db/schema.js'
 import { errorReplies, Forbidden, NotFound } from '../../errors.js'
 
@@ -12,6 +11,7 @@ const KeyReply = Type.Object({ id: Type.String(), apiKey: Type.String({ descript
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
+  const users = { db, clock: app.clock }
 
   app.get('/me', {
     schema: {
@@ -41,14 +41,9 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     requireRole(request.principal)
     const { tenantId, role, name, email } = request.body
     if (!await tenantExists(db, tenantId)) throw new NotFound('body/tenantId')
-    const { key, hash, prefix } = newApiKey()
-    const user = await db.transaction(async (tx) => {
-      const created = await createUser(tx, { tenantId, role, name, email, keyHash: hash, keyPrefix: prefix })
-      await appendAudit(tx, { tenantId, actor: request.principal.actor, action: 'user.create', subject: `user:${created.id}`, details: { role, keyPrefix: prefix }, at: app.clock.now() })
-      return created
-    })
-    request.log.info({ userId: user.id, tenantId, role }, 'user created')
-    return reply.code(201).send({ id: user.id, apiKey: key })
+    const issued = await createUserWithKey(users, { tenantId, role, name, email }, request.principal.actor)
+    request.log.info({ userId: issued.id, tenantId, role }, 'user created')
+    return reply.code(201).send(issued)
   })
 
   app.post('/users/:id/rotate-key', {
@@ -58,15 +53,9 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const user = await findUser(db, request.params.id, readScope(principal))
     if (user === null || user.revokedAt !== null) throw new NotFound('user')
     if (principal.role !== 'admin' && principal.userId !== user.id) throw new Forbidden('only an admin or the key\'s owner may rotate it')
-    const { key, hash, prefix } = newApiKey()
-    const rotated = await db.transaction(async (tx) => {
-      if (!await replaceKey(tx, user.id, hash, prefix, app.clock.now())) return false
-      await appendAudit(tx, { tenantId: user.tenantId, actor: principal.actor, action: 'user.rotate-key', subject: `user:${user.id}`, details: { keyPrefix: prefix }, at: app.clock.now() })
-      return true
-    })
-    if (!rotated) throw new NotFound('user')
+    const issued = await rotateUserKey(users, user, principal.actor)
     request.log.info({ userId: user.id }, 'API key rotated')
-    return { id: user.id, apiKey: key }
+    return issued
   })
 
   app.delete('/users/:id', {
@@ -74,12 +63,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     requireRole(request.principal)
     const user = await findUser(db, request.params.id, null)
-    const revoked = user !== null && await db.transaction(async (tx) => {
-      if (!await revokeUser(tx, user.id, app.clock.now())) return false
-      await appendAudit(tx, { tenantId: user.tenantId, actor: request.principal.actor, action: 'user.revoke', subject: `user:${user.id}`, details: {}, at: app.clock.now() })
-      return true
-    })
-    if (!revoked) throw new NotFound('user')
+    if (user === null) throw new NotFound('user')
+    await revokeUserAccess(users, user, request.principal.actor)
     request.log.info({ userId: request.params.id }, 'user revoked')
     return reply.code(204).send(null)
   })
