@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js'
-import type { RawQuery, RawSql } from '../db/client.js'
+import type { RawQuery, RawSql, RawTransaction } from '../db/client.js'
 import type { NewCall } from '../db/calls.js'
 import { insertCalls, readCalls, readRoutes, writeSteps, type CallRoute, type CallSnapshot, type FlowVersionCache, type StepWrite } from '../db/step-sql.js'
 import type { FlowDefinition } from '../flows/index.js'
@@ -64,14 +64,14 @@ export async function runStepBatch (deps: StepBatchDeps, jobs: StepJob[]): Promi
 }
 
 async function commit (deps: StepBatchDeps, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<void> {
-  const again = await deps.raw.session(async (q) => await readPlanWrite(deps, q, attempts, outcomes))
+  const again = await deps.raw.session(async (q, transaction) => await readPlanWrite(deps, q, transaction, attempts, outcomes))
   await Promise.all(again.map(async (group) => { await commit(deps, group, outcomes) }))
 }
 
 interface Planned { attempt: Attempt, plan: Plan }
 
 /** One round: read, plan, write. Returns the groups of attempts to run again. */
-async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<Attempt[][]> {
+async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, transaction: RawTransaction, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<Attempt[][]> {
   const definitionOf = async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
   const going = attempts.filter((a) => a.readCall).map((a) => a.job.callSid)
   const starting = attempts.flatMap((a) => a.job.kind === 'start' ? [localOf(a.job)] : [])
@@ -108,7 +108,7 @@ async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, attempts: Attemp
   }
   for (const x of planned) if (x.plan.write === null) settle(x)
   const again: Attempt[][] = []
-  const [updated, inserted] = await write(q, updates, inserts, now)
+  const [updated, inserted] = await write(q, transaction, updates, inserts, now)
   const changed: Attempt[] = []
   if (updated === 'undone') {
     again.push(updates.map((x) => x.attempt))
@@ -135,6 +135,9 @@ async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, attempts: Attemp
 
 type Written<T> = PromiseSettledResult<T> | 'undone'
 
+/** Thrown to roll back the statements of a round when one of them failed. */
+const ROLL_BACK = Symbol('roll back')
+
 /**
  * The two statements of a round. Both present, they share one commit: on PostgreSQL every commit
  * waits for its own flush of the log to disk (with fsync on, a few milliseconds here), and on one
@@ -142,29 +145,31 @@ type Written<T> = PromiseSettledResult<T> | 'undone'
  * one that failed is split as usual, the other (`undone`: it did nothing wrong, or it was only
  * refused because the transaction had already failed) goes again as it was.
  */
-async function write (q: RawQuery, updates: Array<Planned & { call: CallSnapshot, write: StepWrite }>, inserts: Array<Planned & { call: NewCall, write: StepWrite }>, now: Date): Promise<[Written<Set<string>>, Written<Set<string>>]> {
+async function write (q: RawQuery, transaction: RawTransaction, updates: Array<Planned & { call: CallSnapshot, write: StepWrite }>, inserts: Array<Planned & { call: NewCall, write: StepWrite }>, now: Date): Promise<[Written<Set<string>>, Written<Set<string>>]> {
   if (updates.length === 0 || inserts.length === 0) {
     return await Promise.allSettled([
       updates.length > 0 ? writeSteps(q, updates, now) : new Set<string>(),
       inserts.length > 0 ? insertCalls(q, inserts, now) : new Set<string>()
     ])
   }
-  // Sent together: one write to the socket, answered in order.
-  const [began, updated, inserted] = await Promise.allSettled([q('begin', []), writeSteps(q, updates, now), insertCalls(q, inserts, now)])
-  if (began.status === 'rejected') return [began, began]
-  if (updated.status === 'fulfilled' && inserted.status === 'fulfilled') {
-    try {
-      await q('commit', [])
-      return [updated, inserted]
-    } catch (err) {
-      // Whether it was kept is unknown: each step's compare-and-set makes trying it again safe.
+  let settled: [PromiseSettledResult<Set<string>>, PromiseSettledResult<Set<string>>] | undefined
+  try {
+    await transaction(async (tq) => {
+      // Sent together: one write to the socket, answered in order.
+      settled = await Promise.allSettled([writeSteps(tq, updates, now), insertCalls(tq, inserts, now)])
+      if (settled.some((r) => r.status === 'rejected')) throw ROLL_BACK
+    })
+    return settled!
+  } catch (err) {
+    if (err !== ROLL_BACK || settled === undefined) {
+      // Begin or commit failed: whether it was kept is unknown, and each step's compare-and-set
+      // makes trying it again safe.
       const lost: PromiseRejectedResult = { status: 'rejected', reason: err }
       return [lost, lost]
     }
+    const own = <T>(r: PromiseSettledResult<T>): Written<T> => r.status === 'rejected' && !abortedBefore(r.reason) ? r : 'undone'
+    return [own(settled[0]), own(settled[1])]
   }
-  await q('rollback', []).catch(() => {})
-  const own = <T>(r: PromiseSettledResult<T>): Written<T> => r.status === 'rejected' && !abortedBefore(r.reason) ? r : 'undone'
-  return [own(updated), own(inserted)]
 }
 
 /** PostgreSQL's answer to a statement sent after an earlier one of its transaction failed. */
