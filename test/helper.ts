@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -9,6 +8,9 @@ import type { Clock } from '../src/clock.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/client.js'
 import { twilioSignature } from '../src/twilio/signature.js'
+
+// Kept importable from here for the tests that reach for it beside the other helpers.
+export { freePort } from './harness/ports.js'
 
 export const PUBLIC_URL = 'https://voice.callgate.test'
 export const TWILIO_TOKEN = 'test-twilio-auth-token-0123456789'
@@ -26,16 +28,6 @@ export function fixedClock (iso: string): Clock & { set (iso: string): void, adv
     set: (next) => { now = new Date(next) },
     advance: (ms) => { now = new Date(now.getTime() + ms) }
   }
-}
-
-/** A TCP port free on 127.0.0.1 at the time of asking (for a server the test starts). */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    }).on('error', reject)
-  })
 }
 
 /** Every path below `dir` (folders included), without following symlinks. */

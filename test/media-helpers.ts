@@ -1,20 +1,20 @@
-// Shared by the recording and controller tests: a tenant with a published flow, callers who
-// consent, and a scripted Twilio Media Stream through injectWS.
+// Shared by the recording and controller tests: the app in-process with a tenant whose flow is
+// published on NUMBER, and what they do with it through test/harness/ (a caller who consents, a
+// Media Stream through injectWS), waiting on the app's own state.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import type { Test } from 'tap'
-import type { WebSocket } from 'ws'
 import type { App, AppOverrides } from '../src/app.js'
 import { callEvents, calls, recordings } from '../src/db/schema.js'
-import { twilioSignature } from '../src/twilio/signature.js'
-import { admin, bearer, build, fixedClock, signedTwilio, TWILIO_TOKEN } from './helper.js'
+import { eventually } from './harness/eventually.js'
+import { expectedAudio, injectStream, type MediaStream } from './harness/media-streamer.js'
+import { injectTransport, NUMBER, twilioCaller } from './harness/twilio-caller.js'
+import { admin, bearer, build, fixedClock } from './helper.js'
 
 export const definition = JSON.parse(readFileSync(new URL('./fixtures/flows/valid/design-example.json', import.meta.url), 'utf8'))
-export const NUMBER = '+442079460018'
-export const STREAM_URL = 'wss://voice.callgate.test/twilio/media'
-let sidCounter = 0x500
-export const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
+export { NUMBER, newSid } from './harness/twilio-caller.js'
+export { payloadFor, STREAM_URL } from './harness/media-streamer.js'
 
 export async function setup (t: Test, env: Record<string, string> = {}, overrides: AppOverrides = {}) {
   const clock = fixedClock('2026-11-24T10:00:00Z')
@@ -32,53 +32,25 @@ export async function setup (t: Test, env: Record<string, string> = {}, override
 
 /** A caller who consents (or not): returns the CallSid and the stream token from the TwiML. */
 export async function consentingCall (app: App, digit = '1', from = '+447700900123'): Promise<{ callSid: string, token: string }> {
-  const callSid = newSid()
-  const base = { CallSid: callSid, From: from, To: NUMBER }
-  await app.inject(signedTwilio('/twilio/voice', base))
-  const res = await app.inject(signedTwilio('/twilio/flow?node=consent', { ...base, Digits: digit }))
-  if (digit !== '1') return { callSid, token: '' }
-  const token = /<Parameter name="token" value="([^"]+)"/.exec(res.body)?.[1]
+  const call = twilioCaller(injectTransport(app), { from })
+  await call.start()
+  const res = await call.press(digit)
+  if (digit !== '1') return { callSid: call.callSid, token: '' }
+  const token = call.token()
   if (token === undefined) throw new Error('no token in ' + res.body)
-  return { callSid, token }
+  return { callSid: call.callSid, token }
 }
 
-export async function openStream (app: App): Promise<{ ws: WebSocket, closed: Promise<number> }> {
-  let resolveClosed!: (code: number) => void
-  const closed = new Promise<number>((resolve) => { resolveClosed = resolve })
-  const ws = await app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, STREAM_URL, {}) } }, {
-    onInit: (socket) => socket.on('close', (code) => resolveClosed(code))
-  })
-  return { ws, closed }
-}
-
-export const startFrame = (callSid: string, token: string | undefined) => JSON.stringify({
-  event: 'start',
-  sequenceNumber: '1',
-  streamSid: 'MZ' + '1'.repeat(32),
-  start: { streamSid: 'MZ' + '1'.repeat(32), accountSid: 'AC' + '0'.repeat(32), callSid, tracks: ['inbound', 'outbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 }, customParameters: token === undefined ? {} : { token } }
-})
-let sequence = 1
-export const mediaFrame = (track: string, ms: number, payload: Buffer) => JSON.stringify({ event: 'media', sequenceNumber: String(++sequence), streamSid: 'MZ' + '1'.repeat(32), media: { track, chunk: String(ms / 20), timestamp: String(ms), payload: payload.toString('base64') } })
-
-export const stopFrame = (callSid: string) => JSON.stringify({ event: 'stop', sequenceNumber: String(++sequence), streamSid: 'MZ' + '1'.repeat(32), stop: { accountSid: 'AC' + '0'.repeat(32), callSid } })
-
-/** Distinct pseudo-random µ-law per track and frame (never 0xFF, the silence byte). */
-export function payloadFor (track: number, slot: number): Buffer {
-  const out = Buffer.alloc(160)
-  let x = (track * 7919 + slot * 104729 + 1) >>> 0
-  for (let i = 0; i < 160; i++) { x = (x * 1664525 + 1013904223) >>> 0; out[i] = (x >>> 24) % 255 }
-  return out
-}
+/** A media stream to the app, its upgrade signed as Twilio signs it. */
+export const openStream = async (app: App): Promise<MediaStream> => await injectStream(app)
 
 /** Twilio streams in real time; the test sends as fast as it can, so it waits for admission first. */
 export async function admitted (app: App, callSid: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+  await eventually('the stream admitted', async () => {
     const [call] = await app.database.db.select({ id: calls.id }).from(calls).where(eq(calls.callSid, callSid))
     const started = await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id))
-    if (started.some((e) => e.outcome === 'recording-started')) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error('stream not admitted')
+    return started.some((e) => e.outcome === 'recording-started')
+  }, { timeoutMs: 5000, intervalMs: 10 })
 }
 
 export async function settle (app: App): Promise<void> {
@@ -92,19 +64,12 @@ export async function settle (app: App): Promise<void> {
  */
 export async function streamCall (app: App, from: string, seconds: number, opts: { stop?: boolean } = {}) {
   const { callSid, token } = await consentingCall(app, '1', from)
-  const { ws } = await openStream(app)
-  ws.send(startFrame(callSid, token))
+  const stream = await openStream(app)
+  stream.start(callSid, token)
   await admitted(app, callSid)
-  const audio = Buffer.alloc(seconds * 50 * 320)
-  for (let slot = 0; slot < seconds * 50; slot++) {
-    const left = payloadFor(0, slot)
-    const right = payloadFor(1, slot)
-    for (let s = 0; s < 160; s++) { audio[slot * 320 + s * 2] = left[s]!; audio[slot * 320 + s * 2 + 1] = right[s]! }
-    ws.send(mediaFrame('inbound', slot * 20, left))
-    ws.send(mediaFrame('outbound', slot * 20, right))
-  }
-  if (opts.stop !== false) ws.send(stopFrame(callSid))
-  return { callSid, ws, audio }
+  await stream.play(0, seconds * 50)
+  if (opts.stop !== false) stream.stop()
+  return { callSid, ws: stream.ws, stream, audio: expectedAudio(seconds) }
 }
 
 /** Records `seconds` of a consented call through the real pipeline; returns the expected audio. */

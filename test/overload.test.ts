@@ -2,21 +2,13 @@
 // answering its health check turns requests away at once with 503 + Retry-After, so Twilio asks
 // its Fallback URL instead of waiting; the fallback, liveness and readiness keep answering.
 import t, { type Test } from 'tap'
-import { twilioSignature } from '../src/twilio/signature.js'
 import { loadConfig } from '../src/config.js'
 import type { App } from '../src/app.js'
-import { admin, bearer, build, fixedClock, signedTwilio, tempDir, testDatabase, TWILIO_TOKEN } from './helper.js'
-import { definition, NUMBER, newSid, STREAM_URL } from './media-helpers.js'
-
-const SWITCHBOARD = '+442079460000'
-
-async function eventually (what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
+import { eventually } from './harness/eventually.js'
+import { injectStream } from './harness/media-streamer.js'
+import { NUMBER, newSid, SWITCHBOARD } from './harness/twilio-caller.js'
+import { admin, bearer, build, fixedClock, signedTwilio, tempDir, testDatabase } from './helper.js'
+import { definition } from './media-helpers.js'
 
 /** A number with a published flow, and an ops key (the same provisioning as media-helpers' setup). */
 async function provision (app: App) {
@@ -31,7 +23,7 @@ async function provision (app: App) {
   return { ops }
 }
 
-const openMedia = (app: App) => app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, STREAM_URL, {}) } })
+const openMedia = (app: App) => injectStream(app)
 
 function assertShed (t: Test, res: { statusCode: number, headers: Record<string, unknown>, json (): unknown }, what: string) {
   t.equal(res.statusCode, 503, `${what}: 503`)
@@ -53,7 +45,7 @@ t.test('a lagging event loop: webhooks, API and media upgrades get 503 at once; 
   const app = await build(t, { env: { ...keys, OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '250', OVERLOAD_DATABASE_CHECK_MS: '0' }, overrides: { ...options, overload: { sampleIntervalMs: 50 } } })
   await app.ready()
   const calm = () => app.memoryUsage().eventLoopDelay < 250
-  await eventually('a calm event loop', calm)
+  await eventually('a calm event loop', calm, { intervalMs: 10 })
 
   const load = { on: true }
   const blocker = (async () => {
@@ -64,7 +56,7 @@ t.test('a lagging event loop: webhooks, API and media upgrades get 503 at once; 
     }
   })()
   t.teardown(() => { load.on = false })
-  await eventually('the lag to be measured', () => app.memoryUsage().eventLoopDelay > 250)
+  await eventually('the lag to be measured', () => app.memoryUsage().eventLoopDelay > 250, { intervalMs: 10 })
 
   const callSid = newSid()
   const call = { CallSid: callSid, From: '+447700900123', To: NUMBER }
@@ -85,7 +77,7 @@ t.test('a lagging event loop: webhooks, API and media upgrades get 503 at once; 
 
   load.on = false
   await blocker
-  await eventually('the lag to pass', calm)
+  await eventually('the lag to pass', calm, { intervalMs: 10 })
   const answered = await app.inject(signedTwilio('/twilio/voice', call))
   t.equal(answered.statusCode, 200, 'calm again: the webhook answers')
   t.match(answered.body, /<Gather/, 'the call starts now: the shed request never reached the handler')
@@ -106,7 +98,7 @@ t.test('the database stops answering its health check: webhooks answer the fallb
   t.match((await app.inject(signedTwilio('/twilio/voice', known))).body, /<Gather/, 'a call before the outage')
 
   down = true
-  await eventually('the health check to fail', () => !app.overload.databaseHealthy)
+  await eventually('the health check to fail', () => !app.overload.databaseHealthy, { intervalMs: 10 })
   const fresh = { CallSid: newSid(), From: '+447700900124', To: NUMBER }
   const forwarded = new RegExp(`<Dial><Number>\\${SWITCHBOARD}</Number></Dial>`)
   for (const [path, params] of [['/twilio/voice', fresh], ['/twilio/flow?node=consent', { ...known, Digits: '1' }]] as const) {

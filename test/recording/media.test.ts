@@ -13,15 +13,15 @@ import { callEvents, calls, consents, dsrRequests, recordings, streamTokens } fr
 import { hashNumber } from '../../src/privacy/number-hash.js'
 import { startEmbeddedS3 } from '../../src/storage/embedded-s3.js'
 import { createS3Client } from '../../src/storage/object-store.js'
-import { twilioSignature } from '../../src/twilio/signature.js'
 import { admin, bearer, signedTwilio, tempDir, TWILIO_TOKEN } from '../helper.js'
-import { admitted, consentingCall, mediaFrame, openStream, payloadFor, settle, setup, startFrame, stopFrame, STREAM_URL } from '../media-helpers.js'
+import { expectedSlots, injectStream, payloadFor, STREAM_URL } from '../harness/media-streamer.js'
+import { admitted, consentingCall, openStream, settle, setup } from '../media-helpers.js'
 import { s3Of } from '../storage-helpers.js'
 
 t.test('a consented call is recorded: encrypted, streamed, intact', async (t) => {
   const { app, tenantId } = await setup(t)
   const { callSid, token } = await consentingCall(app)
-  const { ws } = await openStream(app)
+  const stream = await openStream(app)
 
   const SLOTS = 3 * 60 * 50 // three minutes of 20 ms frames
   const GAP = { from: 3000, to: 3100 } // 2 s with no outbound audio
@@ -34,21 +34,21 @@ t.test('a consented call is recorded: encrypted, streamed, intact', async (t) =>
   // Reorder: swap neighbouring inbound frames now and then (well inside the jitter window).
   for (let i = 100; i + 4 < order.length; i += 997) [order[i], order[i + 4]] = [order[i + 4]!, order[i]!]
 
-  ws.send(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }))
-  ws.send(startFrame(callSid, token))
-  ws.send(mediaFrame('inbound', 0, payloadFor(0, 0))) // held while the token is checked
+  stream.connected()
+  stream.start(callSid, token)
+  stream.media('inbound', 0, payloadFor(0, 0)) // held while the token is checked
   await admitted(app, callSid)
   for (const [i, [track, slot]] of order.entries()) {
     const payload = payloadFor(track, slot)
     for (let s = 0; s < 160; s++) expected[slot * 320 + s * 2 + track] = payload[s]!
-    ws.send(mediaFrame(track === 0 ? 'inbound' : 'outbound', slot * 20, payload))
-    if (i === 5000) ws.send('{"event":"media","media":{"track":"inbound","payload":"%%%not base64"}}')
-    if (i === 6000) ws.send('garbage')
+    stream.media(track === 0 ? 'inbound' : 'outbound', slot * 20, payload)
+    if (i === 5000) stream.send('{"event":"media","media":{"track":"inbound","payload":"%%%not base64"}}')
+    if (i === 6000) stream.send('garbage')
   }
-  ws.send(stopFrame(callSid))
-  ws.send(mediaFrame('inbound', SLOTS * 20, payloadFor(0, SLOTS))) // after stop: ignored, not fatal
+  stream.stop()
+  stream.media('inbound', SLOTS * 20, payloadFor(0, SLOTS)) // after stop: ignored, not fatal
   await settle(app)
-  ws.terminate()
+  stream.terminate()
 
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.ok(row, 'a recording row')
@@ -83,22 +83,22 @@ t.test('streams without a valid token are refused and store nothing', async (t) 
   const other = await consentingCall(app)
 
   const attempt = async (callSid: string, token: string | undefined) => {
-    const { ws, closed } = await openStream(app)
-    ws.send(startFrame(callSid, token))
-    ws.send(mediaFrame('inbound', 0, payloadFor(0, 0)))
-    const code = await closed
-    ws.terminate()
+    const stream = await openStream(app)
+    stream.start(callSid, token)
+    stream.media('inbound', 0, payloadFor(0, 0))
+    const code = (await stream.closed).code
+    stream.terminate()
     return code
   }
   t.equal(await attempt(first.callSid, undefined), 1008, 'no token')
   t.equal(await attempt(first.callSid, other.token), 1008, 'another call\'s token')
   t.equal(await attempt(first.callSid, 'made-up-token-000000000000'), 1008, 'an unknown token')
 
-  const { ws } = await openStream(app)
-  ws.send(startFrame(first.callSid, first.token))
-  ws.send(stopFrame(first.callSid))
+  const stream = await openStream(app)
+  stream.start(first.callSid, first.token)
+  stream.stop()
   await settle(app)
-  ws.terminate()
+  stream.terminate()
   t.equal(await attempt(first.callSid, first.token), 1008, 'a token already used')
 
   await app.inject(signedTwilio('/twilio/status', { CallSid: other.callSid, CallStatus: 'completed', CallDuration: '5' }))
@@ -108,7 +108,7 @@ t.test('streams without a valid token are refused and store nothing', async (t) 
   t.equal(rows.length, 1, 'only the admitted stream has a recording')
   t.equal(rows[0]!.callSid, first.callSid)
 
-  await t.rejects(app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, 'wss://elsewhere.test/twilio/media', {}) } }), 'an upgrade with a bad signature is refused')
+  await t.rejects(injectStream(app, { signedUrl: 'wss://elsewhere.test/twilio/media' }), 'an upgrade with a bad signature is refused')
 })
 
 t.test('S3 down during a call: spooled, then uploaded when it is back, bytes identical', async (t) => {
@@ -125,17 +125,15 @@ t.test('S3 down during a call: spooled, then uploaded when it is back, bytes ide
 
   const { app } = await setup(t, { S3_ENDPOINT: endpoint, S3_BUCKET: 'rec-test', S3_FORCE_PATH_STYLE: 'true' })
   const { callSid, token } = await consentingCall(app)
-  const { ws } = await openStream(app)
-  ws.send(startFrame(callSid, token))
+  const stream = await openStream(app)
+  stream.start(callSid, token)
   await admitted(app, callSid)
-  for (let slot = 0; slot < 1500; slot++) {
-    ws.send(mediaFrame('inbound', slot * 20, payloadFor(0, slot)))
-    ws.send(mediaFrame('outbound', slot * 20, payloadFor(1, slot)))
-    if (slot === 700) await s3.close() // storage goes away mid-call
-  }
-  ws.send(stopFrame(callSid))
+  await stream.play(0, 701)
+  await s3.close() // storage goes away mid-call
+  await stream.play(701, 1500)
+  stream.stop()
   await settle(app)
-  ws.terminate()
+  stream.terminate()
 
   const [spooled] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.equal(spooled!.status, 'spooled', 'kept on local disk, not lost')
@@ -156,48 +154,38 @@ t.test('S3 down during a call: spooled, then uploaded when it is back, bytes ide
 t.test('an agent pauses and resumes: the stretch is cut out; stop ends the stream', async (t) => {
   const { app, tenantId, clock, agent } = await setup(t)
   const { callSid, token } = await consentingCall(app)
-  const { ws, closed } = await openStream(app)
-  ws.send(startFrame(callSid, token))
+  const stream = await openStream(app)
+  stream.start(callSid, token)
   await admitted(app, callSid)
   const start = clock.now().getTime()
   const SLOTS = 500 // 10 s
-  const expected: Buffer[] = []
-  const sendSlots = (from: number, to: number) => {
-    for (let slot = from; slot < to; slot++) {
-      const frame = Buffer.alloc(320)
-      const left = payloadFor(0, slot)
-      const right = payloadFor(1, slot)
-      for (let s = 0; s < 160; s++) { frame[s * 2] = left[s]!; frame[s * 2 + 1] = right[s]! }
-      if (slot * 20 < 3000 || slot * 20 >= 5000) expected.push(frame)
-      ws.send(mediaFrame('inbound', slot * 20, left))
-      ws.send(mediaFrame('outbound', slot * 20, right))
-    }
-  }
+  // Everything but 3.0–5.0 s.
+  const expected = Buffer.concat([expectedSlots(0, 150), expectedSlots(250, SLOTS)])
   const control = async (action: string) => {
     const res = await app.inject({ method: 'POST', url: `/api/calls/${callSid}/recording`, headers: agent.headers, payload: { action } })
     t.equal(res.statusCode, 202, `${action} accepted`)
     return res.json()
   }
-  sendSlots(0, 125) // to 2.5 s
+  await stream.play(0, 125) // to 2.5 s
   clock.set(new Date(start + 3000).toISOString())
   await control('pause')
   t.equal(await app.recorder.pollControls(), 1)
-  sendSlots(125, 275) // to 5.5 s: the pause lands inside the delay line
+  await stream.play(125, 275) // to 5.5 s: the pause lands inside the delay line
   clock.set(new Date(start + 5000).toISOString())
   await control('resume')
   await app.recorder.pollControls()
-  sendSlots(275, SLOTS)
+  await stream.play(275, SLOTS)
   await control('stop')
   await app.recorder.pollControls()
-  t.equal(await closed, 1000, 'the server ends the stream')
+  t.equal((await stream.closed).code, 1000, 'the server ends the stream')
   await settle(app)
-  ws.terminate()
+  stream.terminate()
 
   const [row] = await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid))
   t.match(row, { status: 'stored', durationMs: 8000, plainBytes: 128_000 })
   const object = await s3Of(app).send(new GetObjectCommand({ Bucket: row!.bucket, Key: row!.key }))
   const plain = await buffer(Readable.from([Buffer.from(await object.Body!.transformToByteArray())]).pipe(decryptStream((await app.tenantKeys.forTenant(tenantId)).keyring, { tenantId, callSid, recordingId: row!.id })))
-  t.ok(plain.equals(Buffer.concat(expected)), 'exactly the audio outside 3.0–5.0 s')
+  t.ok(plain.equals(expected), 'exactly the audio outside 3.0–5.0 s')
   const [call] = await app.database.db.select().from(calls).where(eq(calls.callSid, callSid))
   const events = await app.database.db.select().from(callEvents).where(eq(callEvents.callId, call!.id))
   t.ok(events.some((e) => e.outcome === 'recording-paused-ms' && e.input === '2000'))
@@ -243,14 +231,14 @@ t.test('an agent starts recording on verbal consent through Twilio\'s API', asyn
   const evidence = await app.database.db.select().from(consents).where(eq(consents.callSid, callSid))
   t.match(evidence.find((c) => c.method === 'verbal'), { granted: true, attestedBy: agent.id, prompt: 'record after the caller agreed on the line' })
 
-  const { ws } = await openStream(app)
-  ws.send(startFrame(callSid, token))
+  const stream = await openStream(app)
+  stream.start(callSid, token)
   await admitted(app, callSid)
   const again = await app.inject({ method: 'POST', url, headers: agent.headers, payload: { action: 'start', attestation: 'verbal' } })
   t.equal(again.statusCode, 409, 'already recording')
-  ws.send(stopFrame(callSid))
+  stream.stop()
   await settle(app)
-  ws.terminate()
+  stream.terminate()
 
   const second = await consentingCall(app, '2', '+447700900777')
   failNext = true
@@ -271,10 +259,10 @@ t.test('a restricted number is never recorded', async (t) => {
   const caller = '+447700900999'
   await app.database.db.insert(dsrRequests).values({ tenantId, type: 'restriction', numberHash: hashNumber(app.config.numberHashKey, caller), status: 'active' })
   const { callSid, token } = await consentingCall(app, '1', caller)
-  const { ws, closed } = await openStream(app)
-  ws.send(startFrame(callSid, token))
-  t.equal(await closed, 1008, 'even with IVR consent the stream is refused')
-  ws.terminate()
+  const stream = await openStream(app)
+  stream.start(callSid, token)
+  t.equal((await stream.closed).code, 1008, 'even with IVR consent the stream is refused')
+  stream.terminate()
   const res = await app.inject({ method: 'POST', url: `/api/calls/${callSid}/recording`, headers: agent.headers, payload: { action: 'start', attestation: 'verbal' } })
   t.equal(res.statusCode, 409)
   t.match(res.json().message, /restriction/)

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { recordings } from '../../src/db/schema.js'
-import { settle, setup, stopFrame, streamCall } from '../media-helpers.js'
+import { settle, setup, streamCall } from '../media-helpers.js'
 import { intercept } from '../storage-helpers.js'
 
 t.test('calls that end together upload four at a time, and every one is stored', async (t) => {
@@ -20,7 +20,7 @@ t.test('calls that end together upload four at a time, and every one is stored',
   const CALLS = 10
   const streams = []
   for (let i = 0; i < CALLS; i++) streams.push(await streamCall(app, `+4477009001${String(i).padStart(2, '0')}`, 1, { stop: false }))
-  for (const { ws, callSid } of streams) ws.send(stopFrame(callSid))
+  for (const { stream } of streams) stream.stop()
   await settle(app)
   for (const { ws } of streams) ws.terminate()
 

@@ -1,19 +1,16 @@
 // Real processes for the reliability tests: callgate servers (src/server.ts as a child process),
 // a standalone S3-protocol server, a throwaway PostgreSQL cluster the test may stop and start.
 // Everything listens on 127.0.0.1 and is torn down with the test.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { ADMIN_TOKEN, freePort, TWILIO_TOKEN } from '../helper.js'
+import { freePort } from '../harness/ports.js'
+import { spawnServer, type SpawnedServer } from '../harness/spawn-server.js'
+import { ADMIN_TOKEN, PUBLIC_URL, TWILIO_TOKEN } from '../helper.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
-
-const ROOT = new URL('../../', import.meta.url).pathname
-
-export { freePort }
 
 function tempDir (t: Teardown, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
@@ -26,12 +23,12 @@ export interface S3Endpoint { endpoint: string, bucket: string, accessKeyId: str
 /** The S3-protocol store (scripts/s3-server.ts) in its own process, with the bucket created. */
 export async function startS3 (t: Teardown, bucket = 'callgate-recordings'): Promise<S3Endpoint> {
   const dir = tempDir(t, 'callgate-s3-')
-  const child = spawn(process.execPath, [...process.execArgv, 'scripts/s3-server.ts', dir, '0', bucket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => stop(child))
-  const line = await firstLine(child, /^listening (http:\/\/127\.0\.0\.1:\d+)$/)
+  const listening = /^listening (http:\/\/127\.0\.0\.1:\d+)$/m
+  const s3 = await spawnServer(t, { script: 'scripts/s3-server.ts', args: [dir, '0', bucket], ready: { line: listening } })
+  await s3.ready
   // It signs nothing but requests made with the credentials it generated there.
   const { accessKeyId, secretAccessKey } = JSON.parse(readFileSync(join(dir, 's3-credentials.json'), 'utf8')) as { accessKeyId: string, secretAccessKey: string }
-  return { endpoint: line[1]!, bucket, accessKeyId, secretAccessKey }
+  return { endpoint: listening.exec(s3.stdout())![1]!, bucket, accessKeyId, secretAccessKey }
 }
 
 export interface ServerProcess {
@@ -47,78 +44,50 @@ export interface ServerProcess {
 }
 
 /**
- * src/server.ts in a child process, as `npm start` runs it. `env` adds to a base that makes the
- * processes of one test interchangeable: same PUBLIC_URL (the load balancer's), tokens and keys.
+ * src/server.ts in a child process, as `npm start` runs it, started (and started again) on the
+ * same port and data folder. `env` adds to a base that makes the processes of one test
+ * interchangeable: same PUBLIC_URL (the load balancer's), tokens and keys.
  */
 export function serverProcess (t: Teardown, env: Record<string, string>): ServerProcess {
   const dataDir = tempDir(t, 'callgate-proc-')
-  let child: ChildProcess | null = null
-  let output = ''
+  let running: SpawnedServer | null = null
+  let last: SpawnedServer | null = null
   const server: ServerProcess = {
     port: 0,
     url: '',
     dataDir,
     exited: Promise.resolve(0),
-    output: () => output,
+    output: () => last?.output() ?? '',
     async start () {
       if (server.port === 0) {
         server.port = await freePort()
         server.url = `http://127.0.0.1:${server.port}`
       }
-      const fullEnv: NodeJS.ProcessEnv = {
-        ...process.env,
-        DATA_DIR: dataDir,
-        PORT: String(server.port),
-        HOST: '127.0.0.1',
-        PUBLIC_URL: 'https://voice.callgate.test',
-        TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
-        ADMIN_TOKEN,
-        LOG_LEVEL: 'warn',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        ...env
-      }
-      // The test runner's own TypeScript loader (not tsx): the children's coverage then merges with
-      // the in-process coverage instead of replacing it.
-      child = spawn(process.execPath, [...process.execArgv, 'src/server.ts'], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-      const running = child
-      const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-8000) }
-      running.stdout!.on('data', keep)
-      running.stderr!.on('data', keep)
-      server.exited = new Promise((resolve) => running.once('exit', (code, signal) => resolve(signal ?? code ?? 0)))
-      // A server that dies on its own (not by kill()) shows its last output, so a failure after it says why.
-      running.once('exit', (code, signal) => { if (child === running) process.stderr.write(`server process exited by itself (${signal ?? code}); its last output:\n${output}\n`) })
-      for (let i = 0; ; i++) {
-        if (await fetch(`${server.url}/healthz`).then((r) => r.ok, () => false)) return
-        if (running.exitCode !== null || running.signalCode !== null) throw new Error(`server exited at start: ${output}`)
-        if (i > 600) throw new Error(`server did not start in 60 s: ${output}`)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
+      running = last = await spawnServer(t, {
+        port: server.port,
+        env: {
+          DATA_DIR: dataDir,
+          HOST: '127.0.0.1',
+          PUBLIC_URL,
+          TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+          ADMIN_TOKEN,
+          LOG_LEVEL: 'warn',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...env
+        },
+        reportUnexpectedExit: true
+      })
+      server.exited = running.exited
+      await running.ready
     },
     async kill (signal = 'SIGKILL') {
-      if (child === null) return
-      const running = child
-      child = null
-      await stop(running, signal)
+      if (running === null) return
+      const child = running
+      running = null
+      await child.kill(signal)
     }
   }
-  t.teardown(() => server.kill())
   return server
-}
-
-async function stop (child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill(signal)
-  await exited
-}
-
-async function firstLine (child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
-  const lines = createInterface({ input: child.stdout! })
-  for await (const line of lines) {
-    const match = pattern.exec(line)
-    if (match !== null) return match
-  }
-  throw new Error(`process ended before printing ${String(pattern)}`)
 }
 
 const PG_BIN = (() => {

@@ -5,7 +5,9 @@ import t from 'tap'
 import { openDatabase } from '../../src/db/client.js'
 import { suppressions } from '../../src/db/schema.js'
 import { postgresUnavailable, serverProcess, throwawayPostgres } from './cluster.js'
-import { api, eventually, newSid, NUMBER, provision, SWITCHBOARD, streamToken, webhook } from './twilio-client.js'
+import { eventually } from '../harness/eventually.js'
+import { httpPost as webhook, newSid, NUMBER, streamToken, SWITCHBOARD } from '../harness/twilio-caller.js'
+import { api, provision } from './api-client.js'
 
 const skip = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === ''
   ? 'the outage test runs with the PostgreSQL suite: set DATABASE_URL'
@@ -53,7 +55,7 @@ t.test('database outage: fallback answers, no false opt-out, recovery without re
   t.ok(Math.max(...times) < 6000, `each answer came in time for Twilio (slowest ${Math.max(...times)} ms)`)
 
   pg.start()
-  const back = await eventually('/readyz to recover', async () => (await api(server.url, 'GET', '/readyz')).status === 200 ? Date.now() : undefined, 30_000)
+  const back = await eventually('/readyz to recover', async () => (await api(server.url, 'GET', '/readyz')).status === 200 ? Date.now() : undefined, { timeoutMs: 30_000 })
   t.comment(`outage ${back - outage} ms; ready again ${back - outage} ms after the stop, without a restart`)
 
   // The same process serves normally again: a call consents and gets its stream.

@@ -5,7 +5,7 @@ import t from 'tap'
 import { calls, recordings } from '../../src/db/schema.js'
 import { fakeKms } from '../fake-kms.js'
 import { signedTwilio } from '../helper.js'
-import { consentingCall, NUMBER, openStream, recordCall, setup, startFrame } from '../media-helpers.js'
+import { consentingCall, NUMBER, openStream, recordCall, setup } from '../media-helpers.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 
@@ -15,9 +15,9 @@ t.test('KMS down: the stream is refused, the call continues unrecorded; back up:
 
   kms.fail('TrentService.GenerateDataKey')
   const { callSid, token } = await consentingCall(app, '1', '+447700900801')
-  const { ws, closed } = await openStream(app)
-  ws.send(startFrame(callSid, token))
-  t.equal(await closed, 1008, 'the stream is closed: no key, no recording')
+  const stream = await openStream(app)
+  stream.start(callSid, token)
+  t.equal((await stream.closed).code, 1008, 'the stream is closed: no key, no recording')
   t.same(await app.database.db.select().from(recordings).where(eq(recordings.callSid, callSid)), [], 'no recording row')
   const menu = await app.inject(signedTwilio('/twilio/flow?node=menu', { CallSid: callSid, From: '+447700900801', To: NUMBER, Digits: '1' }))
   t.match(menu.body, /<Dial/, 'the call goes on')

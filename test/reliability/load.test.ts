@@ -15,9 +15,11 @@ import { hashNumber } from '../../src/privacy/number-hash.js'
 import { fakeKms } from '../fake-kms.js'
 import { freshPostgresUrl } from '../helper.js'
 import { installationEnv, serverProcess, startS3, type ServerProcess } from './cluster.js'
-import { eventually, NUMBER, provision, stream, streamToken, PUBLIC_URL } from './twilio-client.js'
-import { twilioSignature } from '../../src/twilio/signature.js'
-import { TWILIO_TOKEN } from '../helper.js'
+import { eventually } from '../harness/eventually.js'
+import { streamOverHttp } from '../harness/media-streamer.js'
+import { httpPost, twilioCaller, type Reply, type TwilioTransport } from '../harness/twilio-caller.js'
+import { PUBLIC_URL } from '../helper.js'
+import { provision } from './api-client.js'
 
 const SECONDS = Number(process.env.RELIABILITY_LOAD_SECONDS ?? 30)
 const RATE = Number(process.env.RELIABILITY_LOAD_RATE ?? 100)
@@ -25,13 +27,6 @@ const STREAMS = Number(process.env.RELIABILITY_LOAD_STREAMS ?? 20)
 const STREAM_SECONDS = 6
 
 const skip = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === '' ? 'several processes need PostgreSQL: set DATABASE_URL' : false
-
-/** The path of the first action URL in a TwiML answer (where Twilio posts next). */
-function actionOf (twiml: string): string {
-  const url = /action="([^"]+)"/.exec(twiml)?.[1]
-  if (url === undefined) throw new Error(`no action in ${twiml}`)
-  return url.replaceAll('&amp;', '&').slice(PUBLIC_URL.length)
-}
 
 interface Tally { served: number, errors5xx: number, refused: number }
 
@@ -49,20 +44,15 @@ t.test(`load with a process killed: ${RATE} req/s, ${STREAMS} streams, ${SECONDS
   const tally = new Map<ServerProcess, Tally>([[a, { served: 0, errors5xx: 0, refused: 0 }], [b, { served: 0, errors5xx: 0, refused: 0 }]])
   const killWindow = { from: Infinity, to: Infinity }
   const pick = (): ServerProcess => { const live = [...up]; return live[Math.floor(Math.random() * live.length)]! }
-  async function post (path: string, params: Record<string, string>): Promise<string> {
+  async function post (path: string, params: Record<string, string>): Promise<Reply> {
     for (let attempt = 0; ; attempt++) {
       const server = pick()
       try {
-        const res = await fetch(server.url + path, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, PUBLIC_URL + path, params) },
-          body: new URLSearchParams(params).toString()
-        })
-        const body = await res.text()
+        const reply = await httpPost(server.url, path, params)
         const counts = tally.get(server)!
         counts.served++
-        if (res.status >= 500) counts.errors5xx++
-        return body
+        if (reply.status >= 500) counts.errors5xx++
+        return reply
       } catch (err) {
         tally.get(server)!.refused++
         // Only the killed process may fail a request: one in flight when it died, or sent before
@@ -73,6 +63,7 @@ t.test(`load with a process killed: ${RATE} req/s, ${STREAMS} streams, ${SECONDS
       }
     }
   }
+  const balancer: TwilioTransport = { publicUrl: PUBLIC_URL, post }
 
   interface CallResult { sid: string, from: string, consented: boolean, optedOut: boolean, streamed: { slots: number, cut: boolean, startedAt: number, to: ServerProcess } | null }
   const results: CallResult[] = []
@@ -81,22 +72,22 @@ t.test(`load with a process killed: ${RATE} req/s, ${STREAMS} streams, ${SECONDS
     const i = n++
     const sid = 'CA' + (0xa0000000 + i).toString(16).padStart(32, '0')
     const from = `+4477009${String(10000 + i).slice(-5)}`
-    const p = { CallSid: sid, From: from, To: NUMBER }
     const result: CallResult = { sid, from, consented: false, optedOut: false, streamed: null }
     results.push(result)
     // Each next request goes to the action URL the previous answer named, as Twilio does.
-    const greeting = await post('/twilio/voice', p)
-    const consent = await post(actionOf(greeting), { ...p, Digits: withStream ? '1' : '2' })
-    const token = streamToken(consent)
+    const caller = twilioCaller(balancer, { callSid: sid, from })
+    await caller.start()
+    await caller.press(withStream ? '1' : '2')
+    const token = caller.token()
     result.consented = token !== undefined
     if (token !== undefined) {
       const to = pick()
-      result.streamed = { ...await stream(to.url, sid, token, STREAM_SECONDS), to }
+      result.streamed = { ...await streamOverHttp(to.url, sid, token, STREAM_SECONDS), to }
     }
     const optout = i % 5 === 0
-    const menu = await post(actionOf(consent), { ...p, Digits: optout ? '9' : '1' })
-    result.optedOut = /You will not be called again/.test(menu)
-    await post('/twilio/status', { ...p, CallStatus: 'completed', CallDuration: '10' })
+    const menu = await caller.press(optout ? '9' : '1')
+    result.optedOut = /You will not be called again/.test(menu.body)
+    await caller.status('completed', '10')
   }
 
   const started = Date.now()
@@ -147,7 +138,7 @@ t.test(`load with a process killed: ${RATE} req/s, ${STREAMS} streams, ${SECONDS
     const found = await db.select().from(recordings).where(inArray(recordings.callSid, streamed.map((r) => r.sid)))
     // Settled: nothing left recording or waiting in a spool (a cut stream may end up failed).
     return found.length >= streamed.length && found.every((r) => ['stored', 'deleted', 'failed'].includes(r.status)) ? found : undefined
-  }, 45_000).catch(async () => await db.select().from(recordings).where(inArray(recordings.callSid, streamed.map((r) => r.sid))))
+  }, { timeoutMs: 45_000 }).catch(async () => await db.select().from(recordings).where(inArray(recordings.callSid, streamed.map((r) => r.sid))))
   const bySid = new Map(rows.map((r) => [r.callSid, r]))
   // A stream cut by the kill after less audio than a crash may lose has nothing to store: its
   // recovery marks it failed (and truncated); the loss bound below covers it.

@@ -7,7 +7,10 @@ import t from 'tap'
 import { fakeKms } from '../fake-kms.js'
 import { freshPostgresUrl } from '../helper.js'
 import { installationEnv, serverProcess, startS3 } from './cluster.js'
-import { api, eventually, expectedAudio, newSid, NUMBER, provision, stream, streamToken, webhook } from './twilio-client.js'
+import { eventually } from '../harness/eventually.js'
+import { expectedAudio, streamOverHttp as stream } from '../harness/media-streamer.js'
+import { httpPost as webhook, newSid, NUMBER, streamToken } from '../harness/twilio-caller.js'
+import { api, provision } from './api-client.js'
 
 const skip = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === '' ? 'several processes need PostgreSQL: set DATABASE_URL' : false
 

@@ -18,21 +18,15 @@ import { callEvents, calls, recordings } from '../../src/db/schema.js'
 import { LiveRecording, MAX_LOSS_MS } from '../../src/recording/live-recording.js'
 import { reseal } from '../../src/recording/recovery.js'
 import { build, tempDir } from '../helper.js'
-import { consentingCall, payloadFor, settle, setup } from '../media-helpers.js'
+import { expectedSlots, payloadFor } from '../harness/media-streamer.js'
+import { consentingCall, settle, setup } from '../media-helpers.js'
 import { s3Of } from '../storage-helpers.js'
 
 const NO_TIMERS = { spoolRetryMs: 3_600_000, controlPollMs: 3_600_000 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Interleaved two-channel audio of `ms` milliseconds, as the assembler writes it. */
-function twoChannels (ms: number): Buffer {
-  const out = Buffer.alloc(ms * 16)
-  for (let slot = 0; slot < ms / 20; slot++) {
-    const [left, right] = [payloadFor(0, slot), payloadFor(1, slot)]
-    for (let s = 0; s < 160; s++) { out[slot * 320 + s * 2] = left[s]!; out[slot * 320 + s * 2 + 1] = right[s]! }
-  }
-  return out
-}
+const twoChannels = (ms: number): Buffer => expectedSlots(0, ms / 20)
 
 t.test(`a live recording's spool file holds all but the last ${MAX_LOSS_MS} ms, at any moment`, async (t) => {
   t.ok(MAX_LOSS_MS <= 2000, 'the bound is within 2 s')

@@ -7,17 +7,13 @@ import type { App } from '../../src/app.js'
 import { callEvents, calls, consents, streamTokens, suppressions } from '../../src/db/schema.js'
 import type { CallState } from '../../src/flows/index.js'
 import { hashNumber } from '../../src/privacy/number-hash.js'
-import { admin, bearer, build, fixedClock, PUBLIC_URL, signedTwilio } from '../helper.js'
+import { CALLER, injectTransport, nextPath, NUMBER, twilioCaller } from '../harness/twilio-caller.js'
+import { admin, bearer, build, fixedClock } from '../helper.js'
 
 const definition = JSON.parse(readFileSync(new URL('../fixtures/flows/valid/design-example.json', import.meta.url), 'utf8'))
-const NUMBER = '+442079460018'
-const CALLER = '+447700900123'
 const XML = '<?xml version="1.0" encoding="UTF-8"?>'
 const HANGUP = `${XML}<Response><Hangup/></Response>`
 const EMPTY = `${XML}<Response/>`
-
-let sidCounter = 0x7700
-const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
 
 async function setup (t: Test): Promise<App> {
   // Tuesday 24 November 2026, 10:00 in London: the flow's open branch.
@@ -33,29 +29,20 @@ async function setup (t: Test): Promise<App> {
   return app
 }
 
-/** The path Twilio posts to next: the action URL of the answer's <Gather> or <Dial>. */
-function actionOf (twiml: string): string {
-  const action = /action="([^"]+)"/.exec(twiml)?.[1]
-  if (action === undefined) throw new Error(`no action in ${twiml}`)
-  return action.replaceAll('&amp;', '&').slice(PUBLIC_URL.length)
-}
-
 /** Twilio's side of one call; `token` stands for I-Twilio-Idempotency-Token, kept on retries. */
 function twilio (app: App, from = CALLER) {
-  const callSid = newSid()
-  const base = { CallSid: callSid, AccountSid: 'AC' + '0'.repeat(32), From: from, To: NUMBER, Direction: 'inbound' }
+  const call = twilioCaller(injectTransport(app), { from, params: { AccountSid: 'AC' + '0'.repeat(32), Direction: 'inbound' } })
   const post = async (path: string, params: Record<string, string> = {}, token = 'idem-' + path) => {
-    const request = signedTwilio(path, { ...base, ...params })
-    const res = await app.inject({ ...request, headers: { ...request.headers, 'i-twilio-idempotency-token': token } })
-    if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}: ${res.body}`)
+    const res = await call.post(path, params, { 'i-twilio-idempotency-token': token })
+    if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.body}`)
     return res.body
   }
   return {
-    callSid,
+    callSid: call.callSid,
     post,
     start: async () => await post('/twilio/voice'),
     /** Answers the <Gather> of `twiml` with a key press, at the URL that answer named. */
-    press: async (twiml: string, digits: string) => await post(actionOf(twiml), { Digits: digits }),
+    press: async (twiml: string, digits: string) => await post(nextPath(twiml), { Digits: digits }),
     status: async (status: string) => await post('/twilio/status', { CallStatus: status, CallDuration: '7' }, 'idem-status-' + status)
   }
 }
@@ -76,10 +63,10 @@ t.test('webhooks Twilio retries, and callbacks out of order', async (t) => {
   t.test('every URL the server emits names the step that emitted it', async (t) => {
     const call = twilio(app)
     const first = await call.start()
-    t.equal(actionOf(first), '/twilio/flow?node=consent&step=1')
+    t.equal(nextPath(first), '/twilio/flow?node=consent&step=1')
     const second = await call.press(first, '2')
-    t.equal(actionOf(second), '/twilio/flow?node=menu&step=2')
-    t.equal(actionOf(await call.press(second, '1')), '/twilio/flow?node=sales&step=3', 'the <Dial action> too')
+    t.equal(nextPath(second), '/twilio/flow?node=menu&step=2')
+    t.equal(nextPath(await call.press(second, '1')), '/twilio/flow?node=sales&step=3', 'the <Dial action> too')
     const row = await callRow(call.callSid)
     t.equal(row.lastStep, 3)
     t.match(row.lastTwiml, '<Dial action=', 'the last answer is kept for a retry')

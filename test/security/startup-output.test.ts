@@ -1,31 +1,23 @@
 // Issue 17, findings 17 and 9 at the process level: the tokens generated on a first start are
 // printed on stderr, never into the JSON log on stdout; what the process creates in DATA_DIR is
 // private from birth (umask 077).
-import { spawn } from 'node:child_process'
 import { lstatSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { filesUnder, freePort, tempDir } from '../helper.js'
+import { spawnServer } from '../harness/spawn-server.js'
+import { filesUnder, tempDir } from '../helper.js'
 
 t.test('first start: generated tokens on stderr only; stdout is the JSON log', async (t) => {
   const dataDir = tempDir(t)
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(await freePort()), LOG_LEVEL: 'info' }
-  for (const name of ['DATABASE_URL', 'ADMIN_TOKEN', 'TWILIO_AUTH_TOKEN']) delete env[name]
   // The test's own TypeScript loader, as test/server.test.ts does (npm start uses tsx).
-  const child = spawn(process.execPath, [...process.execArgv, 'src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  let stdout = ''
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const listening = new Promise<boolean>((resolve) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      if (stdout.includes('"callgate listening"')) resolve(true)
-    })
-    child.once('exit', () => resolve(false))
-    setTimeout(() => resolve(false), 90_000).unref()
+  const server = await spawnServer(t, {
+    env: { DATA_DIR: dataDir, LOG_LEVEL: 'info', DATABASE_URL: undefined, ADMIN_TOKEN: undefined, TWILIO_AUTH_TOKEN: undefined },
+    ready: { line: /"callgate listening"/ },
+    timeoutMs: 90_000
   })
-  t.ok(await listening, 'the server started')
+  t.ok(await server.ready.then(() => true, () => false), 'the server started')
+  const stdout = server.stdout()
+  const stderr = server.stderr()
 
   const admin = /^ADMIN_TOKEN \(generated, stored in .*secrets\.json\): (\S{40,})$/m.exec(stderr)?.[1]
   const twilio = /^TWILIO_AUTH_TOKEN \(generated, stored in .*secrets\.json\): ([0-9a-f]{32})$/m.exec(stderr)?.[1]
@@ -46,7 +38,5 @@ t.test('first start: generated tokens on stderr only; stdout is the JSON log', a
   const open = created.filter((p) => (lstatSync(p).mode & 0o077) !== 0)
   t.same(open.map((p) => `${p} ${(lstatSync(p).mode & 0o777).toString(8)}`), [], 'everything the process created is for its user alone')
 
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  child.kill('SIGTERM')
-  t.equal(await exited, 0)
+  t.equal(await server.kill('SIGTERM'), 0)
 })

@@ -11,7 +11,7 @@ import type { RawQuery } from '../../src/db/client.js'
 import { recordings } from '../../src/db/schema.js'
 import { createFlowVersionCache } from '../../src/db/step-sql.js'
 import { admin, signedTwilio } from '../helper.js'
-import { mediaFrame, NUMBER, newSid, openStream, payloadFor, settle, setup, startFrame, stopFrame } from '../media-helpers.js'
+import { NUMBER, newSid, openStream, payloadFor, settle, setup } from '../media-helpers.js'
 
 const TOKEN = /<Parameter name="token" value="([^"]+)"\/>/
 
@@ -46,9 +46,9 @@ async function startCall (app: App) {
 async function stream (app: App, callSid: string, token: string): Promise<number> {
   const recordingsOf = async () => (await app.database.db.select({ id: recordings.id }).from(recordings).where(eq(recordings.callSid, callSid))).length
   const before = await recordingsOf()
-  const { ws, closed } = await openStream(app)
-  ws.send(startFrame(callSid, token))
-  ws.send(mediaFrame('inbound', 0, payloadFor(0, 0)))
+  const stream = await openStream(app)
+  stream.start(callSid, token)
+  stream.media('inbound', 0, payloadFor(0, 0))
   // Set once the race below is decided (an object: the loop reads it after each await).
   const race = { done: false }
   const opened = (async () => {
@@ -58,13 +58,13 @@ async function stream (app: App, callSid: string, token: string): Promise<number
     }
     return -1
   })()
-  const code = await Promise.race([closed, opened])
+  const code = await Promise.race([stream.closed.then((c) => c.code), opened])
   race.done = true
   if (code === 0) {
-    ws.send(stopFrame(callSid))
+    stream.stop()
     await settle(app)
   }
-  ws.terminate()
+  stream.terminate()
   return code
 }
 
@@ -97,10 +97,10 @@ t.test('the batch\'s write fails, the committer\'s second attempt stores the ste
   let refused = 0
   const raw = app.database.raw
   const session = raw.session.bind(raw)
-  raw.session = async (fn) => await session(async (query) => await fn((async <T>(text: string, params: unknown[]) => {
+  raw.session = async (fn) => await session(async (query, transaction) => await fn((async <T>(text: string, params: unknown[]) => {
     if (text.includes('update calls c set state') && refused++ === 0) throw new Error('write refused by the test')
     return await query<T>(text, params)
-  }) as RawQuery))
+  }) as RawQuery, transaction))
   const first = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
   t.ok(refused > 0, 'the batch write was tried and failed')
   const again = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })

@@ -4,9 +4,8 @@ import { once } from 'node:events'
 import { connect, type AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import t from 'tap'
-import WebSocket from 'ws'
-import { twilioSignature } from '../../src/twilio/signature.js'
-import { ADMIN_TOKEN, build, testConfig, TWILIO_TOKEN } from '../helper.js'
+import { connectStream } from '../harness/media-streamer.js'
+import { ADMIN_TOKEN, build, testConfig } from '../helper.js'
 
 const TIMEOUT_MS = 1000
 // The timeout plus Node's check interval (a quarter of it) plus slack for a busy 2-core machine.
@@ -68,11 +67,12 @@ t.test('the timeout counts until the request is in: a download may last longer',
 
 t.test('a media WebSocket outlives the request timeout', async (t) => {
   // Signed over PUBLIC_URL's wss address, as Twilio would sign the <Stream url> the server gave it.
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/twilio/media`, { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, 'wss://voice.callgate.test/twilio/media', {}) } })
+  const stream = await connectStream(`http://127.0.0.1:${port}`)
+  if (stream === null) throw new Error('the media stream was refused')
+  const { ws } = stream
   t.teardown(() => ws.terminate())
-  await once(ws, 'open')
   let closedAt: number | null = null
-  ws.on('close', () => { closedAt = Date.now() })
+  void stream.closed.then(() => { closedAt = Date.now() })
   await sleep(TIMEOUT_MS * 2.5)
   t.equal(closedAt, null, 'still open after 2.5 × the request timeout')
   ws.ping()

@@ -3,11 +3,12 @@
 // cannot be held open without proving consent.
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import type { WebSocket } from 'ws'
 import type { App } from '../../src/app.js'
 import { signedUrl, twilioSignature, validTwilioSignature } from '../../src/twilio/signature.js'
 import { build, PUBLIC_URL, signedTwilio, TWILIO_TOKEN } from '../helper.js'
-import { admitted, consentingCall, setup, startFrame, STREAM_URL } from '../media-helpers.js'
+import { eventually } from '../harness/eventually.js'
+import { injectStream } from '../harness/media-streamer.js'
+import { admitted, consentingCall, setup } from '../media-helpers.js'
 
 const params = { CallSid: 'CA0123456789abcdef0123456789abcdef', From: '+447700900123', To: '+442079460018', AccountSid: 'AC0123456789abcdef0123456789abcdef' }
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
@@ -70,38 +71,29 @@ t.test('webhooks', async (t) => {
     t.notOk(validTwilioSignature(TWILIO_TOKEN, twilioSignature(TWILIO_TOKEN, 'wss://voice.callgate.test:8443/twilio/media', {}), signedUrl(PUBLIC_URL, upgrade), {}), 'another port does not')
     t.ok(validTwilioSignature(TWILIO_TOKEN, twilioSignature(TWILIO_TOKEN, 'wss://[::1]/twilio/media', {}), 'wss://[::1]:443/twilio/media', {}), 'an IPv6 host keeps its brackets')
 
-    const ws = await app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': with443 } })
+    const { ws } = await injectStream(app, { signedUrl: 'wss://voice.callgate.test:443/twilio/media' })
     t.equal(ws.readyState, ws.OPEN, 'the upgrade is accepted')
     ws.terminate()
   })
 })
 
-interface Opened { ws: WebSocket, closed: Promise<{ code: number, reason: string }> }
-async function open (app: App): Promise<Opened> {
-  let done!: (c: { code: number, reason: string }) => void
-  const closed = new Promise<{ code: number, reason: string }>((resolve) => { done = resolve })
-  const ws = await app.injectWS('/twilio/media', { headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, STREAM_URL, {}) } }, {
-    onInit: (socket) => socket.on('close', (code, reason) => done({ code, reason: reason.toString() }))
-  })
-  return { ws, closed }
-}
 /** Until the server holds `n` sockets: its own close handlers have run by then. */
 async function serverSockets (app: App, n: number): Promise<void> {
-  while (app.websocketServer.clients.size !== n) await new Promise((resolve) => setTimeout(resolve, 5))
+  await eventually(`the server to hold ${n} sockets`, () => app.websocketServer.clients.size === n, { intervalMs: 5 })
 }
 const within = async <T>(p: Promise<T>, ms: number): Promise<T | 'still open'> =>
   await Promise.race([p, new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), ms).unref())])
 
 t.test('a media socket that never sends start is closed', async (t) => {
   const { app: withCalls } = await setup(t, {}, { media: { startTimeoutMs: 150 } })
-  const silent = await open(withCalls)
+  const silent = await injectStream(withCalls)
   const closed = await within(silent.closed, 3000)
   t.match(closed, { code: 1008, reason: /no start message/ }, 'closed with policy violation')
   silent.ws.terminate()
 
   const { callSid, token } = await consentingCall(withCalls)
-  const started = await open(withCalls)
-  started.ws.send(startFrame(callSid, token))
+  const started = await injectStream(withCalls)
+  started.start(callSid, token)
   await admitted(withCalls, callSid)
   t.equal(await within(started.closed, 400), 'still open', 'a stream that started is not cut by the timer')
   started.ws.terminate()
@@ -109,9 +101,9 @@ t.test('a media socket that never sends start is closed', async (t) => {
 
 t.test('sockets waiting for start are bounded', async (t) => {
   const { app } = await setup(t, {}, { media: { maxUnauthenticated: 2, startTimeoutMs: 60_000 } })
-  const a = await open(app)
-  const b = await open(app)
-  const c = await open(app)
+  const a = await injectStream(app)
+  const b = await injectStream(app)
+  const c = await injectStream(app)
   t.match(await within(c.closed, 3000), { code: 1008, reason: /too many streams waiting/ }, 'one more than the bound is closed')
   t.equal(await within(a.closed, 100), 'still open', 'those within the bound stay open')
   c.ws.terminate()
@@ -119,16 +111,16 @@ t.test('sockets waiting for start are bounded', async (t) => {
   // A slot is free again once a waiting socket closes…
   b.ws.terminate()
   await serverSockets(app, 1)
-  const d = await open(app)
+  const d = await injectStream(app)
   t.equal(await within(d.closed, 300), 'still open', 'a closed socket frees its slot')
 
   // …or once its token is accepted: a consented stream stops counting.
   const { callSid, token } = await consentingCall(app)
-  a.ws.send(startFrame(callSid, token))
+  a.start(callSid, token)
   await admitted(app, callSid)
-  const e = await open(app)
+  const e = await injectStream(app)
   t.equal(await within(e.closed, 300), 'still open', 'an admitted stream frees its slot')
-  const f = await open(app)
+  const f = await injectStream(app)
   t.match(await within(f.closed, 3000), { code: 1008 }, 'and the bound still holds')
   for (const s of [a, d, e, f]) s.ws.terminate()
 })
