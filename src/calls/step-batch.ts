@@ -1,7 +1,6 @@
 import type { Clock } from '../clock.js'
-import type { RawQuery, RawSql, RawTransaction } from '../db/client.js'
-import type { NewCall } from '../db/calls.js'
-import { insertCalls, readCalls, readRoutes, writeSteps, type CallRoute, type CallSnapshot, type FlowVersionCache, type StepWrite } from '../db/step-sql.js'
+import type { RawQuery, RawSql } from '../db/client.js'
+import { insertCalls, readCalls, readRoutes, writeSteps, type CallRoute, type CallSnapshot, type FlowVersionCache } from '../db/step-sql.js'
 import type { FlowDefinition } from '../flows/index.js'
 import { localOf, plan, type Plan, type PlanContext, type Snapshot, type StepInput } from './plan.js'
 import type { StreamTokenKey } from './stream-token.js'
@@ -45,9 +44,9 @@ interface Attempt {
 }
 
 /**
- * The webhook steps of many calls, a few round trips for the batch whatever its size: one reads the
+ * The webhook steps of many calls, two round trips for the batch whatever its size: one reads the
  * calls going on and the routes of the calls starting; each step is planned (plan.ts); one
- * statement writes the steps and one inserts the new calls, in one commit.
+ * statement writes the steps and one inserts the new calls, each committing on its own.
  *
  * No lock is held in between. A step is written only if its call is still as it was read (see
  * db/step-sql.ts WRITE_STEPS), a new call only if it is not on file yet; a step whose call
@@ -64,14 +63,14 @@ export async function runStepBatch (deps: StepBatchDeps, jobs: StepJob[]): Promi
 }
 
 async function commit (deps: StepBatchDeps, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<void> {
-  const again = await deps.raw.session(async (q, transaction) => await readPlanWrite(deps, q, transaction, attempts, outcomes))
+  const again = await deps.raw.session(async (q) => await readPlanWrite(deps, q, attempts, outcomes))
   await Promise.all(again.map(async (group) => { await commit(deps, group, outcomes) }))
 }
 
 interface Planned { attempt: Attempt, plan: Plan }
 
 /** One round: read, plan, write. Returns the groups of attempts to run again. */
-async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, transaction: RawTransaction, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<Attempt[][]> {
+async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, attempts: Attempt[], outcomes: Map<StepJob, StepOutcome>): Promise<Attempt[][]> {
   const definitionOf = async (flowId: string, version: number) => await deps.definitions(q, flowId, version) as FlowDefinition | null
   const going = attempts.filter((a) => a.readCall).map((a) => a.job.callSid)
   const starting = attempts.flatMap((a) => a.job.kind === 'start' ? [localOf(a.job)] : [])
@@ -102,24 +101,23 @@ async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, transaction: Raw
   }
   const updates = planned.flatMap((x) => x.plan.write?.target.kind === 'update' ? [{ ...x, call: x.plan.write.target.call, write: x.plan.write }] : [])
   const inserts = planned.flatMap((x) => x.plan.write?.target.kind === 'insert' ? [{ ...x, call: x.plan.write.target.call, write: x.plan.write }] : [])
+  const [updated, inserted] = await Promise.allSettled([
+    updates.length > 0 ? writeSteps(q, updates, now) : new Set<string>(),
+    inserts.length > 0 ? insertCalls(q, inserts, now) : new Set<string>()
+  ])
   const settle = ({ attempt: { job }, plan: p }: Planned): void => {
     for (const line of p.log) job.log[line.level](line.obj, line.msg)
     outcomes.set(job, p.reply)
   }
   for (const x of planned) if (x.plan.write === null) settle(x)
   const again: Attempt[][] = []
-  const [updated, inserted] = await write(q, transaction, updates, inserts, now)
   const changed: Attempt[] = []
-  if (updated === 'undone') {
-    again.push(updates.map((x) => x.attempt))
-  } else if (updated.status === 'fulfilled') {
+  if (updated.status === 'fulfilled') {
     for (const x of updates) if (updated.value.has(x.call.id)) settle(x); else changed.push(x.attempt)
   } else {
     again.push(...failed(updates, updated.reason, outcomes))
   }
-  if (inserted === 'undone') {
-    again.push(inserts.map((x) => x.attempt))
-  } else if (inserted.status === 'fulfilled') {
+  if (inserted.status === 'fulfilled') {
     for (const x of inserts) if (inserted.value.has(x.call.callSid)) settle(x); else changed.push({ ...x.attempt, readCall: true })
   } else {
     again.push(...failed(inserts, inserted.reason, outcomes))
@@ -132,48 +130,6 @@ async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, transaction: Raw
   if (replans.length > 0) again.push(replans)
   return again
 }
-
-type Written<T> = PromiseSettledResult<T> | 'undone'
-
-/** Thrown to roll back the statements of a round when one of them failed. */
-const ROLL_BACK = Symbol('roll back')
-
-/**
- * The two statements of a round. Both present, they share one commit: on PostgreSQL every commit
- * waits for its own flush of the log to disk (with fsync on, a few milliseconds here), and on one
- * connection two commits wait one after the other. If one of them fails, neither is kept: the
- * one that failed is split as usual, the other (`undone`: it did nothing wrong, or it was only
- * refused because the transaction had already failed) goes again as it was.
- */
-async function write (q: RawQuery, transaction: RawTransaction, updates: Array<Planned & { call: CallSnapshot, write: StepWrite }>, inserts: Array<Planned & { call: NewCall, write: StepWrite }>, now: Date): Promise<[Written<Set<string>>, Written<Set<string>>]> {
-  if (updates.length === 0 || inserts.length === 0) {
-    return await Promise.allSettled([
-      updates.length > 0 ? writeSteps(q, updates, now) : new Set<string>(),
-      inserts.length > 0 ? insertCalls(q, inserts, now) : new Set<string>()
-    ])
-  }
-  let settled: [PromiseSettledResult<Set<string>>, PromiseSettledResult<Set<string>>] | undefined
-  try {
-    await transaction(async (tq) => {
-      // Sent together: one write to the socket, answered in order.
-      settled = await Promise.allSettled([writeSteps(tq, updates, now), insertCalls(tq, inserts, now)])
-      if (settled.some((r) => r.status === 'rejected')) throw ROLL_BACK
-    })
-    return settled!
-  } catch (err) {
-    if (err !== ROLL_BACK || settled === undefined) {
-      // Begin or commit failed: whether it was kept is unknown, and each step's compare-and-set
-      // makes trying it again safe.
-      const lost: PromiseRejectedResult = { status: 'rejected', reason: err }
-      return [lost, lost]
-    }
-    const own = <T>(r: PromiseSettledResult<T>): Written<T> => r.status === 'rejected' && !abortedBefore(r.reason) ? r : 'undone'
-    return [own(settled[0]), own(settled[1])]
-  }
-}
-
-/** PostgreSQL's answer to a statement sent after an earlier one of its transaction failed. */
-const abortedBefore = (err: unknown) => (err as { code?: string } | null)?.code === '25P02'
 
 /** The steps of a statement that failed: nothing of them was written. Returns what to try next. */
 function failed (steps: Planned[], err: unknown, outcomes: Map<StepJob, StepOutcome>): Attempt[][] {

@@ -18,19 +18,12 @@ export type RawQuery = <T = Record<string, unknown>>(text: string, params: unkno
 export interface RawSql {
   query: RawQuery
   /**
-   * `fn`'s statements on one connection (each commits on its own, unless run through
-   * `transaction`): on PostgreSQL those issued together go out in one write and wake one backend,
-   * instead of one per pooled connection they would otherwise be spread over.
+   * `fn`'s statements on one connection (each still commits on its own): on PostgreSQL those
+   * issued together go out in one write and wake one backend, instead of one per pooled
+   * connection they would otherwise be spread over.
    */
-  session<T> (fn: (query: RawQuery, transaction: RawTransaction) => Promise<T>): Promise<T>
+  session<T> (fn: (query: RawQuery) => Promise<T>): Promise<T>
 }
-
-/**
- * `fn`'s statements in one transaction of the session's connection: committed together if `fn`
- * returns, rolled back if it throws. PGlite's one connection is held meanwhile, so nothing else
- * of the process runs inside it.
- */
-export type RawTransaction = <T>(fn: (query: RawQuery) => Promise<T>) => Promise<T>
 
 /** A timestamp column read through RawSql, whichever driver answered. */
 export const rawDate = (v: unknown): Date | null => v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v))
@@ -80,12 +73,11 @@ async function openPglite (dir: string, template?: Blob): Promise<Database> {
     throw err
   }
   const query: RawQuery = async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows
-  const transaction: RawTransaction = async (fn) => await client.transaction(async (tx) => await fn(async <T>(text: string, params: unknown[]) => (await tx.query<T>(text, params)).rows))
   return {
     db: db as unknown as Db,
     raw: {
       query,
-      session: async (fn) => await fn(query, transaction)
+      session: async (fn) => await fn(query)
     },
     kind: 'pglite',
     ping: async () => { await db.execute(sql`select 1`) },
@@ -118,21 +110,8 @@ async function openPostgres (url: string): Promise<Database> {
       query: on(client),
       session: async (fn) => {
         const conn = await client.reserve()
-        const query = on(conn)
-        const transaction: RawTransaction = async (fn) => {
-          // Awaited: were it refused, the statements would otherwise commit one by one.
-          await conn.unsafe('begin')
-          try {
-            const result = await fn(query)
-            await conn.unsafe('commit')
-            return result
-          } catch (err) {
-            await conn.unsafe('rollback').catch(() => {})
-            throw err
-          }
-        }
         try {
-          return await fn(query, transaction)
+          return await fn(on(conn))
         } finally {
           conn.release()
         }

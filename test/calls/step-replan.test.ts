@@ -19,13 +19,12 @@ function statementsOf (app: App, after: (text: string) => Promise<void> = async 
   const seen: string[] = []
   const raw = app.database.raw
   const session = raw.session.bind(raw)
-  const watch = (query: RawQuery) => (async <T>(text: string, params: unknown[]) => {
+  raw.session = async (fn) => await session(async (query) => await fn((async <T>(text: string, params: unknown[]) => {
     const rows = await query<T>(text, params)
     seen.push(text.includes(READ_CALLS) ? 'read' : text.includes(WRITE_STEPS) ? 'write' : 'other')
     await after(text)
     return rows
-  }) as RawQuery
-  raw.session = async (fn) => await session(async (query, transaction) => await fn(watch(query), async (inner) => await transaction(async (tq) => await inner(watch(tq)))))
+  }) as RawQuery))
   return seen
 }
 

@@ -97,10 +97,10 @@ t.test('the batch\'s write fails, the committer\'s second attempt stores the ste
   let refused = 0
   const raw = app.database.raw
   const session = raw.session.bind(raw)
-  raw.session = async (fn) => await session(async (query, transaction) => await fn((async <T>(text: string, params: unknown[]) => {
+  raw.session = async (fn) => await session(async (query) => await fn((async <T>(text: string, params: unknown[]) => {
     if (text.includes('update calls c set state') && refused++ === 0) throw new Error('write refused by the test')
     return await query<T>(text, params)
-  }) as RawQuery, transaction))
+  }) as RawQuery))
   const first = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
   t.ok(refused > 0, 'the batch write was tried and failed')
   const again = await call.post('/twilio/flow?node=consent&step=1', { Digits: '1' })
