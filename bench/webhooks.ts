@@ -63,13 +63,16 @@ async function serve (kind: string): Promise<void> {
     // The body is read (it has to come off the socket) but not parsed.
     app.addContentTypeParser(FORM, { parseAs: 'string' }, (_req, body, done) => { done(null, body) })
     app.post('/*', async () => 'hello world')
-  } else {
+  }
+  let persist: Awaited<ReturnType<typeof peerStore>> | null = null
+  if (kind !== 'bare') {
     const { default: formbody } = await import('@fastify/formbody')
-    const persist = kind === 'peer' ? await peerStore(opts.database!) : null
+    if (kind === 'peer') persist = await peerStore(opts.database!)
     const { default: twilio } = await import('twilio')
     const { default: VoiceResponse } = await import('twilio/lib/twiml/VoiceResponse.js')
     await app.register(formbody)
-    // As the quick-starts do: check the signature, build the TwiML, keep nothing. The action URLs
+    // As the quick-starts do: check the signature, build the TwiML (the peer also stores the step,
+    // see peerStore). The action URLs
     // carry the same &step=N as the real server's so that both get the same requests.
     const signed = (request: { url: string, headers: Record<string, unknown>, body: unknown }) =>
       twilio.validateRequest(TWILIO_TOKEN, String(request.headers['x-twilio-signature']), PUBLIC_URL + request.url, request.body as Record<string, string>)
@@ -101,6 +104,8 @@ async function serve (kind: string): Promise<void> {
     })
   }
   await app.listen({ port: Number(opts.port), host: '127.0.0.1' })
+  // A normal exit, so that --cpu-prof writes its profile.
+  process.once('SIGINT', () => { void app.close().then(async () => { await persist?.close() }).finally(() => process.exit(0)) })
 }
 
 /**
@@ -133,7 +138,8 @@ async function peerStore (url: string) {
         if (node === 'consent') await tx`insert into consents (call_sid, granted, at) values (${body.CallSid!}, ${body.Digits === '1'}, now()) on conflict (call_sid) do update set granted = excluded.granted, at = excluded.at`
         await tx`update calls set node = ${node}, step = ${next}, ended = ${node === 'sales'}, updated_at = now() where call_sid = ${body.CallSid!}`
       })
-    }
+    },
+    close: async () => { await sql.end({ timeout: 5 }) }
   }
 }
 
