@@ -20,9 +20,12 @@ export const RangeNotSatisfiable = createError<[string]>('CG_RANGE_NOT_SATISFIAB
  */
 export const TwilioApiFailed = createError<[string, { cause: unknown }?]>('CG_TWILIO_API', '%s', 502)
 
+/** The console's files are not there; the message says what to run (the thrower sets `Cache-Control: no-store` first). */
+export const ConsoleNotBuilt = createError<[string]>('CG_CONSOLE_NOT_BUILT', '%s', 503)
+
 /** The 5xx errors whose message the error handler may answer with; every other 5xx is hidden. */
 export function isShownServerError (error: unknown): boolean {
-  return error instanceof TwilioApiFailed
+  return error instanceof TwilioApiFailed || error instanceof ConsoleNotBuilt
 }
 /** A flow definition that breaks rules; `problems` lists every one (JSON-pointer path + message). */
 export class InvalidFlow extends Error {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { ConsoleNotBuilt, NotFound } from '../errors.js'
 
 export interface ConsoleRoutesOptions {
   /** The Vite build output; console/dist of this checkout unless a test names another. */
@@ -55,12 +56,15 @@ const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = async (ap
     app.get(url, {
       schema: { ...schema, params: Type.Object({ '*': Type.Optional(Type.String({ maxLength: 500 })) }) }
     }, async (request, reply) => {
-      if (!existsSync(join(dir, 'index.html'))) return reply.code(503).header('cache-control', 'no-store').send({ statusCode: 503, code: 'CG_CONSOLE_NOT_BUILT', error: 'Service Unavailable', message: MISSING })
+      if (!existsSync(join(dir, 'index.html'))) {
+        reply.header('cache-control', 'no-store')
+        throw new ConsoleNotBuilt(MISSING)
+      }
       const path = request.params['*'] ?? ''
       // Paths without a file extension are the app's own pages: they all get index.html.
       const page = extname(path) === ''
       if (!page && path.split('/').some((segment) => segment === '..' || segment.startsWith('.'))) {
-        return reply.code(404).send({ statusCode: 404, code: 'CG_NOT_FOUND', error: 'Not Found', message: `console/${path} not found` })
+        throw new NotFound(`console/${path}`)
       }
       // Security headers (CSP, nosniff, no framing, no referrer) come from @fastify/helmet in app.ts, as for every route.
       return reply.sendFile(page ? 'index.html' : path, dir)
