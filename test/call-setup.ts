@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import type { App } from '../src/app.js'
-import { admin, bearer, build, fixedClock, signedTwilio } from './helper.js'
+import { injectTransport, NUMBER, nextPath, SWITCHBOARD, twilioCaller, type Reply } from './harness/twilio-caller.js'
+import { admin, bearer, build, fixedClock } from './helper.js'
 
 export const definition = JSON.parse(readFileSync(new URL('./fixtures/flows/valid/design-example.json', import.meta.url), 'utf8'))
-export const NUMBER = '+442079460018'
-export const CALLER = '+447700900123'
-export const SWITCHBOARD = '+442079460000'
+export { CALLER, NUMBER, newSid, SWITCHBOARD } from './harness/twilio-caller.js'
 // Tuesday 24 November 2026, 10:00 in London (GMT).
 export const IN_HOURS = '2026-11-24T10:00:00Z'
 
@@ -19,9 +18,6 @@ export const campaignBody = {
   retention: { recordingsDays: 90, callLogDays: 365, redactAfterDays: 30 },
   lawfulBasis: 'consent'
 }
-
-let sidCounter = 0
-export const newSid = () => 'CA' + (++sidCounter).toString(16).padStart(32, '0')
 
 export interface Setup { app: App, clock: ReturnType<typeof fixedClock>, opsKey: string, tenantId: string, campaignId: string, flowId: string }
 
@@ -41,23 +37,34 @@ export async function setup (t: Test): Promise<Setup> {
   return { app, clock, opsKey, tenantId, campaignId, flowId }
 }
 
-/** A caller's side of a call: each webhook Twilio would send, signed. */
+/**
+ * A caller's side of a call through the harness caller (test/harness/twilio-caller.ts): each
+ * webhook Twilio would send, signed, to the URL the last answer named; each answered 200 (a tap
+ * assertion), the body returned. `post` sends any webhook of the call as given, for the
+ * deliberately odd ones (a step the call is not at, a call never started).
+ */
 export function caller (app: App, opts: { from?: string, to?: string } = {}) {
-  const callSid = newSid()
-  const base = { CallSid: callSid, AccountSid: 'AC' + '0'.repeat(32), From: opts.from ?? CALLER, To: opts.to ?? NUMBER, Direction: 'inbound' }
-  const responses: string[] = []
-  const send = async (path: string, params: Record<string, string>) => {
-    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
-    t.equal(res.statusCode, 200, `${path} answered`)
-    responses.push(res.body)
-    return res.body
+  const call = twilioCaller(injectTransport(app), { ...opts, params: { AccountSid: 'AC' + '0'.repeat(32), Direction: 'inbound' } })
+  const answered = (path: string, reply: Reply) => {
+    t.equal(reply.status, 200, `${path} answered`)
+    return reply.body
+  }
+  const post = async (path: string, params: Record<string, string> = {}) => answered(path, await call.post(path, params))
+  /** The action URL of the last answer's `verb`, which must continue the call at `node`. */
+  const actionAt = (verb: 'Gather' | 'Dial', node: string) => {
+    const path = nextPath(call.replies.at(-1)?.body ?? '', verb)
+    const at = new URLSearchParams(path.split('?')[1]).get('node')
+    if (at !== node) throw new Error(`the last answer's <${verb}> continues at ${String(at)}, not ${node} (post() sends an odd step)`)
+    return path
   }
   return {
-    callSid,
-    responses,
-    start: () => send('/twilio/voice', {}),
-    press: (node: string, digits: string) => send(`/twilio/flow?node=${node}`, { Digits: digits }),
-    dialed: (node: string, status: string) => send(`/twilio/flow?node=${node}`, { DialCallStatus: status }),
-    status: (status: string, duration = '42') => send('/twilio/status', { CallStatus: status, CallDuration: duration })
+    callSid: call.callSid,
+    /** Every answer's body, in order. */
+    get responses () { return call.replies.map((reply) => reply.body) },
+    post,
+    start: async () => answered('/twilio/voice', await call.start()),
+    press: async (node: string, digits: string) => await post(actionAt('Gather', node), { Digits: digits }),
+    dialed: async (node: string, status: string) => await post(actionAt('Dial', node), { DialCallStatus: status }),
+    status: async (status: string, duration = '42') => answered('/twilio/status', await call.status(status, duration))
   }
 }

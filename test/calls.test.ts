@@ -121,9 +121,10 @@ t.test('whole calls through the webhooks', async (t) => {
     const rows = await db.select().from(suppressions).where(eq(suppressions.numberHash, hashNumber(app.config.numberHashKey, '+447700900555')))
     t.equal(rows.length, 1)
     t.match(rows[0], { source: 'ivr', callSid: call.callSid })
+    // The same webhooks again, for the call that has ended: posted as they are, no action URL to follow.
     await call.start()
-    await call.press('consent', '2')
-    await call.press('menu', '9')
+    await call.post('/twilio/flow?node=consent', { Digits: '2' })
+    await call.post('/twilio/flow?node=menu', { Digits: '9' })
     t.equal((await db.select().from(suppressions).where(eq(suppressions.numberHash, rows[0]!.numberHash))).length, 1, 'a second opt-out keeps the first entry')
   })
 
@@ -156,11 +157,11 @@ t.test('whole calls through the webhooks', async (t) => {
     const unknown = await caller(app, { to: '+442079469999' }).start()
     t.match(unknown, '<Say>Sorry, we cannot take your call right now.')
     t.match(unknown, '<Hangup/>')
-    const stale = await caller(app).press('menu', '1')
+    const stale = await caller(app).post('/twilio/flow?node=menu', { Digits: '1' })
     t.match(stale, '<Hangup/>', 'a flow callback for a call never started is refused politely')
     const call = caller(app)
     await call.start()
-    const wrongNode = await call.press('menu', '1')
+    const wrongNode = await call.post('/twilio/flow?node=menu', { Digits: '1' })
     t.match(wrongNode, '<Hangup/>', 'a callback for a node the call is not waiting at is refused')
   })
 

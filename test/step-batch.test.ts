@@ -3,8 +3,8 @@ import t from 'tap'
 import type { App } from '../src/app.js'
 import type { RawQuery } from '../src/db/client.js'
 import { callEvents, calls, consents, streamTokens, suppressions } from '../src/db/schema.js'
-import { NUMBER, newSid, setup } from './call-setup.js'
-import { signedTwilio } from './helper.js'
+import { setup } from './call-setup.js'
+import { injectTransport, twilioCaller, type TwilioCaller } from './harness/twilio-caller.js'
 
 /** Runs `wrap` around each statement of the hot path (a batch's statements go through a session). */
 function aroundStatements (app: App, wrap: (query: RawQuery) => RawQuery): void {
@@ -25,13 +25,14 @@ function countStatements (app: App): { count: number } {
 
 /** Many calls' webhooks sent at once, as Twilio sends them when calls overlap. */
 function overlapping (app: App, n: number) {
-  const list = Array.from({ length: n }, (_, i) => ({ CallSid: newSid(), From: `+4477009${String(100 + i).padStart(5, '0')}`, To: NUMBER, Direction: 'inbound' }))
-  const post = async (base: typeof list[number], path: string, params: Record<string, string> = {}) => {
-    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
-    t.equal(res.statusCode, 200, `${path} answered`)
+  const transport = injectTransport(app)
+  const list = Array.from({ length: n }, (_, i) => twilioCaller(transport, { from: `+4477009${String(100 + i).padStart(5, '0')}`, params: { Direction: 'inbound' } }))
+  const post = async (call: TwilioCaller, path: string, params: Record<string, string> = {}) => {
+    const res = await call.post(path, params)
+    t.equal(res.status, 200, `${path} answered`)
     return res.body
   }
-  return { list, post, all: async (path: string, params: (i: number) => Record<string, string> = () => ({})) => await Promise.all(list.map(async (base, i) => await post(base, path, params(i)))) }
+  return { list, post, all: async (path: string, params: (i: number) => Record<string, string> = () => ({})) => await Promise.all(list.map(async (call, i) => await post(call, path, params(i)))) }
 }
 
 t.test('steps of calls that arrive together are written together, each as if alone', async (t) => {
@@ -57,7 +58,7 @@ t.test('steps of calls that arrive together are written together, each as if alo
   t.match(menu[5], 'You will not be called again.')
   for (const [i, body] of menu.entries()) if (i !== 5) t.match(body, 'node=sales&amp;step=3')
 
-  const sids = group.list.map((c) => c.CallSid)
+  const sids = group.list.map((c) => c.callSid)
   const rows = await db.select().from(calls).where(inArray(calls.callSid, sids))
   t.equal(rows.length, 30)
   for (const row of rows) {
@@ -85,8 +86,8 @@ t.test('a retry sent with its original is answered with the original\'s answer',
   ])
   t.match(a, '<Stream')
   t.equal(b, a, 'byte for byte: the same token, the same action URLs')
-  t.equal((await db.select().from(consents).where(eq(consents.callSid, call!.CallSid))).length, 1, 'consent stored once')
-  t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, call!.CallSid))).length, 1, 'one token')
+  t.equal((await db.select().from(consents).where(eq(consents.callSid, call!.callSid))).length, 1, 'consent stored once')
+  t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, call!.callSid))).length, 1, 'one token')
 })
 
 t.test('a step whose write fails does not take the others of its batch with it', async (t) => {
@@ -94,7 +95,7 @@ t.test('a step whose write fails does not take the others of its batch with it',
   const { db } = app.database
   const group = overlapping(app, 8)
   await group.all('/twilio/voice')
-  const bad = group.list[3]!.CallSid
+  const bad = group.list[3]!.callSid
   // Consent evidence for one call cannot be stored.
   await db.execute(sql.raw(`create function refuse_consent() returns trigger language plpgsql as $$
     begin if new.call_sid = '${bad}' then raise exception 'consent storage refused'; end if; return new; end $$`))
@@ -107,8 +108,8 @@ t.test('a step whose write fails does not take the others of its batch with it',
   t.match(answers[3], 'node=menu', 'and goes on to the menu')
   for (const [i, body] of answers.entries()) if (i !== 3) t.match(body, '<Stream', `call ${i} is recorded`)
 
-  const evidence = await db.select().from(consents).where(inArray(consents.callSid, group.list.map((c) => c.CallSid)))
-  t.same(evidence.map((e) => e.callSid).sort(), group.list.map((c) => c.CallSid).filter((sid) => sid !== bad).sort(), 'the other seven consents are stored')
+  const evidence = await db.select().from(consents).where(inArray(consents.callSid, group.list.map((c) => c.callSid)))
+  t.same(evidence.map((e) => e.callSid).sort(), group.list.map((c) => c.callSid).filter((sid) => sid !== bad).sort(), 'the other seven consents are stored')
   t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, bad))).length, 0, 'no token for the call without evidence')
   const [row] = await db.select().from(calls).where(eq(calls.callSid, bad))
   t.equal(row!.lastStep, 2, 'its step is still applied, once')
@@ -127,7 +128,7 @@ t.test('a call that changes between the read and the write is read and planned a
     const rows = await query<T>(text, params)
     if (!interfered && text.includes('from calls c left join campaigns')) {
       interfered = true
-      t.equal((await app.inject(signedTwilio('/twilio/status', { ...ending!, CallStatus: 'completed', CallDuration: '9' }))).statusCode, 200)
+      t.equal((await ending!.status('completed', '9')).status, 200)
     }
     return rows
   })
@@ -139,9 +140,9 @@ t.test('a call that changes between the read and the write is read and planned a
   t.match(late, '<Hangup/>', 'the ended call is hung up, as a step after the end is')
   t.notMatch(late, '<Stream')
   t.match(onTime, '<Stream', 'the other call of the batch goes on')
-  t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, ending!.CallSid))).length, 0, 'no stream token for the ended call')
-  t.equal((await db.select().from(consents).where(eq(consents.callSid, ending!.CallSid))).length, 0, 'no consent evidence for a call that can no longer be recorded')
-  const [row] = await db.select().from(calls).where(eq(calls.callSid, ending!.CallSid))
+  t.equal((await db.select().from(streamTokens).where(eq(streamTokens.callSid, ending!.callSid))).length, 0, 'no stream token for the ended call')
+  t.equal((await db.select().from(consents).where(eq(consents.callSid, ending!.callSid))).length, 0, 'no consent evidence for a call that can no longer be recorded')
+  const [row] = await db.select().from(calls).where(eq(calls.callSid, ending!.callSid))
   t.equal(row!.status, 'completed', 'the status stays')
   const events = await db.select().from(callEvents).where(eq(callEvents.callId, row!.id)).orderBy(asc(callEvents.seq))
   t.same(events.map((e) => e.seq), events.map((_e, i) => i + 1), 'events numbered without gaps or repeats')
@@ -154,8 +155,8 @@ t.test('starts and steps that arrive together: a statement that fails for one of
   const going = overlapping(app, 6)
   await going.all('/twilio/voice')
   const starting = overlapping(app, 6)
-  const refusedStep = going.list[2]!.CallSid
-  const refusedStart = starting.list[4]!.CallSid
+  const refusedStep = going.list[2]!.callSid
+  const refusedStart = starting.list[4]!.callSid
   await db.execute(sql.raw(`create function refuse_some() returns trigger language plpgsql as $$
     begin if new.call_sid in ('${refusedStep}', '${refusedStart}') then raise exception 'refused'; end if; return new; end $$`))
   await db.execute(sql.raw('create trigger refuse_consent before insert on consents for each row execute function refuse_some()'))
@@ -172,10 +173,10 @@ t.test('starts and steps that arrive together: a statement that fails for one of
   for (const [i, body] of starts.entries()) if (i !== 4) t.match(body, 'node=consent&amp;step=1', `new call ${i} started`)
   t.notMatch(starts[4], 'node=consent', 'the call that could not be stored is not run')
 
-  const rows = await db.select().from(calls).where(inArray(calls.callSid, [...going.list, ...starting.list].map((c) => c.CallSid)))
+  const rows = await db.select().from(calls).where(inArray(calls.callSid, [...going.list, ...starting.list].map((c) => c.callSid)))
   const step = new Map(rows.map((r) => [r.callSid, r.lastStep]))
-  for (const c of going.list) t.equal(step.get(c.CallSid), 2, 'every going call\'s step applied once')
-  for (const c of starting.list) t.equal(step.get(c.CallSid), c.CallSid === refusedStart ? undefined : 1, 'every new call stored but the refused one')
-  const evidence = await db.select().from(consents).where(inArray(consents.callSid, going.list.map((c) => c.CallSid)))
+  for (const c of going.list) t.equal(step.get(c.callSid), 2, 'every going call\'s step applied once')
+  for (const c of starting.list) t.equal(step.get(c.callSid), c.callSid === refusedStart ? undefined : 1, 'every new call stored but the refused one')
+  const evidence = await db.select().from(consents).where(inArray(consents.callSid, going.list.map((c) => c.callSid)))
   t.equal(evidence.length, 5, 'the other five consents are stored')
 })

@@ -8,7 +8,8 @@ import type { App } from '../../src/app.js'
 import type { RawQuery } from '../../src/db/client.js'
 import { appendCallEvent } from '../../src/db/calls.js'
 import { callEvents, calls, consents, streamTokens, suppressions } from '../../src/db/schema.js'
-import { CALLER, NUMBER, newSid, setup } from '../call-setup.js'
+import { CALLER, NUMBER, setup } from '../call-setup.js'
+import { injectTransport, twilioCaller } from '../harness/twilio-caller.js'
 import { signedTwilio } from '../helper.js'
 
 const READ_CALLS = 'from calls c left join campaigns'
@@ -28,15 +29,16 @@ function statementsOf (app: App, after: (text: string) => Promise<void> = async 
   return seen
 }
 
+/** A call up to its consent question, through the harness caller; `post` sends one of its webhooks. */
 async function started (app: App) {
-  const base = { CallSid: newSid(), From: CALLER, To: NUMBER, Direction: 'inbound' }
+  const call = twilioCaller(injectTransport(app), { params: { Direction: 'inbound' } })
   const post = async (path: string, params: Record<string, string> = {}) => {
-    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
-    t.equal(res.statusCode, 200, `${path} answered`)
+    const res = await call.post(path, params)
+    t.equal(res.status, 200, `${path} answered`)
     return res.body
   }
   await post('/twilio/voice')
-  return { callSid: base.CallSid, post }
+  return { callSid: call.callSid, post }
 }
 
 async function eventsOf (app: App, callSid: string) {

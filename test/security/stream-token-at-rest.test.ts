@@ -10,8 +10,9 @@ import { runStepBatch } from '../../src/calls/step-batch.js'
 import type { RawQuery } from '../../src/db/client.js'
 import { recordings } from '../../src/db/schema.js'
 import { createFlowVersionCache } from '../../src/db/step-sql.js'
-import { admin, signedTwilio } from '../helper.js'
-import { NUMBER, newSid, openStream, payloadFor, settle, setup } from '../media-helpers.js'
+import { injectTransport, twilioCaller } from '../harness/twilio-caller.js'
+import { admin } from '../helper.js'
+import { openStream, payloadFor, settle, setup } from '../media-helpers.js'
 
 const TOKEN = /<Parameter name="token" value="([^"]+)"\/>/
 
@@ -29,17 +30,17 @@ async function rowsHolding (app: App, needle: string): Promise<Record<string, nu
 // PGlite's drizzle driver answers { rows }, postgres.js an array.
 const rowsOf = <T>(result: unknown): T[] => Array.isArray(result) ? result as T[] : (result as { rows: T[] }).rows
 
-/** A call up to its consent question; returns the signed webhook poster. */
+/** A call up to its consent question, through the harness caller; `post` sends one of its webhooks. */
 async function startCall (app: App) {
-  const base = { CallSid: newSid(), From: '+447700900123', To: NUMBER, Direction: 'inbound' }
+  const call = twilioCaller(injectTransport(app), { params: { Direction: 'inbound' } })
   const post = async (path: string, params: Record<string, string> = {}) => {
-    const res = await app.inject(signedTwilio(path, { ...base, ...params }))
-    if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${res.body}`)
+    const res = await call.post(path, params)
+    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${res.body}`)
     return res.body
   }
   const start = await post('/twilio/voice')
   if (!start.includes('node=consent&amp;step=1')) throw new Error('unexpected start ' + start)
-  return { callSid: base.CallSid, post }
+  return { callSid: call.callSid, post }
 }
 
 /** Opens a media stream with `token`: the close code if refused, 0 once admitted (then stopped). */
