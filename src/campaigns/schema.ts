@@ -38,6 +38,19 @@ export const CallCapSchema = Type.Object({
   perDays: Type.Integer({ minimum: 1, maximum: 3650 })
 }, { additionalProperties: false })
 
+const Seconds = Type.Number({ exclusiveMinimum: 0, maximum: 31_536_000, description: 'seconds' })
+export const DiallerSchema = Type.Object({
+  flowId: Type.String({ format: 'uuid', description: 'a flow of the campaign: its published version runs when the callee answers' }),
+  callerId: Type.String({ pattern: '^\\+[1-9][0-9]{7,14}$', description: 'a number bound to the campaign, presented as caller ID (calling it back reaches the campaign\'s inbound flow)' }),
+  maxConcurrent: Type.Integer({ minimum: 1, maximum: 1000, description: 'calls in progress at once, over all processes together' }),
+  callsPerMinute: Type.Integer({ minimum: 1, maximum: 60_000, description: 'placements a minute, over all processes together' }),
+  maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+  retryAfterSeconds: Type.Object({ busy: Seconds, noAnswer: Seconds, failed: Seconds, machine: Seconds }, { additionalProperties: false }),
+  machineDetection: Type.Union([Type.Literal('off'), Type.Literal('detect'), Type.Literal('message-end')]),
+  abandonLimitPercent: Type.Number({ minimum: 0, maximum: 100, description: 'the dialler pauses itself when abandoned calls pass this share of live-answered calls over 24 h' })
+}, { additionalProperties: false, description: 'how the campaign dials its contact list' })
+export type Dialler = Static<typeof DiallerSchema>
+
 const fields = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   timezone: Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. Europe/London' }),
@@ -50,7 +63,8 @@ const fields = {
   callCap: Type.Union([CallCapSchema, Type.Null()]),
   defaultCountry: Type.Union([Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' }), Type.Null()]),
   endsAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  storeCallerNumber: Type.Boolean({ description: 'keep the caller number in clear; otherwise only its keyed hash' })
+  storeCallerNumber: Type.Boolean({ description: 'keep the caller number in clear; otherwise only its keyed hash' }),
+  dialler: Type.Union([DiallerSchema, Type.Null()])
 }
 
 export const CampaignCreateSchema = Type.Object({
@@ -82,7 +96,8 @@ export const CampaignPatchSchema = Type.Object({
   callCap: Type.Optional(fields.callCap),
   defaultCountry: Type.Optional(fields.defaultCountry),
   endsAt: Type.Optional(fields.endsAt),
-  storeCallerNumber: Type.Optional(fields.storeCallerNumber)
+  storeCallerNumber: Type.Optional(fields.storeCallerNumber),
+  dialler: Type.Optional(fields.dialler)
 }, { additionalProperties: false, minProperties: 1 })
 export type CampaignPatch = Static<typeof CampaignPatchSchema>
 
@@ -101,6 +116,7 @@ export const CampaignSchema = Type.Object({
   defaultCountry: fields.defaultCountry,
   endsAt: Type.Union([Type.String(), Type.Null()]),
   storeCallerNumber: Type.Boolean(),
+  dialler: fields.dialler,
   createdAt: Type.String(),
   updatedAt: Type.String()
 })

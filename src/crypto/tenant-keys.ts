@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import type { Executor } from '../db/executor.js'
 import { insertTenantKey, tenantKeyOf } from '../db/tenant-keys.js'
 import { openBuffer, sealBuffer } from './envelope.js'
+import { fieldCipher, type FieldCipher } from './field-cipher.js'
 import type { Keyring } from './keyring.js'
 
 export const TENANT_KEY_NAMESPACE = 'callgate-tenant'
@@ -23,6 +24,8 @@ export interface TenantKeysOptions {
 
 export type TenantKeys = ReturnType<typeof createTenantKeys>
 
+interface TenantKeyMaterial { keyring: Keyring, fields: FieldCipher }
+
 /** Raised for a tenant that does not exist (any more): it has no key to use. */
 export class NoTenantKey extends Error {
   override name = 'NoTenantKey'
@@ -36,25 +39,27 @@ export class NoTenantKey extends Error {
  */
 export function createTenantKeys (opts: TenantKeysOptions) {
   const cacheMs = opts.cacheMs ?? 300_000
-  const cache = new Map<string, { keyring: Promise<Keyring>, until: number }>()
+  const cache = new Map<string, { material: Promise<TenantKeyMaterial>, until: number }>()
 
   function wrappingKeyring (kmsKeyId: string | null): Keyring {
     return kmsKeyId === null ? opts.installation : { keyring: opts.kmsKeyring(kmsKeyId), keyId: kmsKeyId }
   }
 
-  function keyringOf (tenantId: string, key: Buffer, wrappedBy: string): Keyring {
+  function keyringOf (tenantId: string, key: Buffer, wrappedBy: string): TenantKeyMaterial {
+    // Derived before the keyring takes the key over.
+    const fields = fieldCipher(key, tenantId)
     const keyring = new RawAesKeyringNode({
       keyNamespace: TENANT_KEY_NAMESPACE,
       keyName: tenantId,
       unencryptedMasterKey: key,
       wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING
     })
-    return { keyring, keyId: `tenant:${tenantId}/${wrappedBy}` }
+    return { keyring: { keyring, keyId: `tenant:${tenantId}/${wrappedBy}` }, fields }
   }
 
   const contextOf = (tenantId: string) => ({ purpose: 'tenant-key', tenant: tenantId })
 
-  async function load (tenantId: string): Promise<Keyring> {
+  async function load (tenantId: string): Promise<TenantKeyMaterial> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const stored = await tenantKeyOf(opts.db, tenantId)
       if (stored === null) throw new NoTenantKey(`tenant ${tenantId} does not exist (any more): it has no key`)
@@ -79,17 +84,25 @@ export function createTenantKeys (opts: TenantKeysOptions) {
     throw new Error(`tenant ${tenantId}: its key vanished while being read`)
   }
 
+  async function material (tenantId: string): Promise<TenantKeyMaterial> {
+    const now = opts.clock.now().getTime()
+    const hit = cache.get(tenantId)
+    if (hit !== undefined && hit.until > now) return await hit.material
+    const loading = load(tenantId)
+    cache.set(tenantId, { material: loading, until: now + cacheMs })
+    // A failure is not remembered: the next call tries again.
+    loading.catch(() => { if (cache.get(tenantId)?.material === loading) cache.delete(tenantId) })
+    return await loading
+  }
+
   return {
     /** The keyring for the tenant's recordings; makes the tenant's key on first use. */
     async forTenant (tenantId: string): Promise<Keyring> {
-      const now = opts.clock.now().getTime()
-      const hit = cache.get(tenantId)
-      if (hit !== undefined && hit.until > now) return await hit.keyring
-      const keyring = load(tenantId)
-      cache.set(tenantId, { keyring, until: now + cacheMs })
-      // A failure is not remembered: the next call tries again.
-      keyring.catch(() => { if (cache.get(tenantId)?.keyring === keyring) cache.delete(tenantId) })
-      return await keyring
+      return (await material(tenantId)).keyring
+    },
+    /** Seals and opens the tenant's small values (contacts' numbers) under its key. */
+    async fieldsOf (tenantId: string): Promise<FieldCipher> {
+      return (await material(tenantId)).fields
     },
     /** Drops the unwrapped key from this process (after offboarding). */
     forget (tenantId: string): void {

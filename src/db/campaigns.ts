@@ -21,6 +21,7 @@ function toCampaign (row: Row): Campaign {
     defaultCountry: row.defaultCountry,
     endsAt: row.endsAt?.toISOString() ?? null,
     storeCallerNumber: row.storeCallerNumber,
+    dialler: row.dialler ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString()
   }

@@ -42,3 +42,9 @@ export async function callerIdFor (db: Executor, campaignId: string, flowId: str
   const rows = await db.select({ number: numbers.number, flowId: numbers.flowId }).from(numbers).where(eq(numbers.campaignId, campaignId)).orderBy(asc(numbers.number))
   return (rows.find((r) => r.flowId === flowId) ?? rows[0])?.number ?? null
 }
+
+/** Whether `number` is bound to the campaign (the numbers its dialler may present). */
+export async function isBoundTo (db: Executor, campaignId: string, number: string): Promise<boolean> {
+  const rows = await db.select({ id: numbers.id }).from(numbers).where(and(eq(numbers.campaignId, campaignId), eq(numbers.number, number))).limit(1)
+  return rows.length > 0
+}

@@ -88,9 +88,52 @@ export const campaigns = pgTable('campaigns', {
   defaultCountry: text('default_country'),
   endsAt: timestamp('ends_at', { withTimezone: true }),
   storeCallerNumber: boolean('store_caller_number').notNull().default(false),
+  // The dialler's settings (DESIGN "Outbound campaigns"); null until the campaign dials a list.
+  dialler: jsonb('dialler').$type<DiallerSettings | null>(),
+  diallerState: text('dialler_state').$type<DiallerState>().notNull().default('idle'),
+  diallerReason: text('dialler_reason'),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
 }, (t) => [index('campaigns_tenant_idx').on(t.tenantId)])
+
+export interface DiallerSettings {
+  flowId: string
+  callerId: string
+  maxConcurrent: number
+  callsPerMinute: number
+  maxAttempts: number
+  retryAfterSeconds: { busy: number, noAnswer: number, failed: number, machine: number }
+  machineDetection: 'off' | 'detect' | 'message-end'
+  abandonLimitPercent: number
+}
+export const DIALLER_STATES = ['idle', 'running', 'paused', 'completed', 'stopped'] as const
+export type DiallerState = typeof DIALLER_STATES[number]
+export const CONTACT_STATUSES = ['pending', 'scheduled', 'dialling', 'completed', 'exhausted', 'suppressed'] as const
+export type ContactStatus = typeof CONTACT_STATUSES[number]
+
+// A person a campaign's dialler is to call. The number has to be dialled, so it is kept, but only
+// sealed under the tenant's key (crypto/field-cipher.ts: gone with the tenant key) and as its
+// keyed hash, which is what screening, de-duplication and erasure match on.
+export const contacts = pgTable('contacts', {
+  id: id(),
+  tenantId: tenantId(),
+  campaignId: uuid('campaign_id').notNull().references(() => campaigns.id, { onDelete: 'cascade' }),
+  numberHash: key('number_hash').notNull(),
+  numberSealed: text('number_sealed').notNull(),
+  // The controller's own id for the person (no names), and the person's time zone when it differs.
+  reference: text('reference'),
+  timezone: text('timezone'),
+  status: text('status').$type<ContactStatus>().notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  lastOutcome: text('last_outcome'),
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }),
+  createdAt: createdAt()
+}, (t) => [
+  uniqueIndex('contacts_campaign_hash_idx').on(t.campaignId, t.numberHash),
+  index('contacts_campaign_status_idx').on(t.campaignId, t.status, t.nextAttemptAt),
+  index('contacts_tenant_hash_idx').on(t.tenantId, t.numberHash),
+  check('contacts_status_check', sql`${t.status} in ('pending', 'scheduled', 'dialling', 'completed', 'exhausted', 'suppressed')`)
+])
 
 export const flows = pgTable('flows', {
   id: id(),

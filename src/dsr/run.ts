@@ -1,3 +1,4 @@
+import { deleteContactsOf } from '../db/contacts.js'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
@@ -89,6 +90,8 @@ export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash
   const erased = data.calls.filter((c) => !keepCalls.has(c.id))
   await eraseCalls(tx, erased.map((c) => c.id), erased.map((c) => c.callSid))
   await forgetRequests(tx, tenantId, numberHash, 'erased')
+  // Off every campaign's contact list too: the dialler must not call, nor hold, the person.
+  const contactsDeleted = await deleteContactsOf(tx, tenantId, [numberHash])
   const erasedIds = new Set(erased.map((c) => c.id))
   return {
     callsDeleted: erased.length,
@@ -96,6 +99,7 @@ export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash
     consentsDeleted: data.consents.filter((c) => erasedIds.has(c.callId)).length,
     recordingsDeleted: data.recordings.length - data.recordings.filter((r) => keepCalls.has(r.callId)).length,
     objectsQueuedForDeletion: objects.length,
+    contactsDeleted,
     recordingsHeld: held.map((r) => r.id),
     recordingsInProgress: live.map((r) => r.id),
     suppressionKept: data.suppressions.length > 0

@@ -130,6 +130,22 @@ export function isOpen (campaign: CampaignContext, now: Date): boolean {
   return false
 }
 
+/**
+ * The first moment from `from` on (itself, if open) at which the campaign is open, looking at
+ * most `withinDays` ahead; null if it does not open in that time. Opening hours are whole
+ * minutes of local time, so the minutes are tried in turn.
+ */
+export function nextOpening (campaign: CampaignContext, from: Date, withinDays = 8): Date | null {
+  if (isOpen(campaign, from)) return from
+  const minute = 60_000
+  const start = Math.ceil(from.getTime() / minute) * minute
+  for (let t = start; t <= from.getTime() + withinDays * 86_400_000; t += minute) {
+    const at = new Date(t)
+    if (isOpen(campaign, at)) return at
+  }
+  return null
+}
+
 /** Whether the runtime knows this IANA timezone. */
 export function isValidTimeZone (timeZone: unknown): boolean {
   if (typeof timeZone !== 'string' || timeZone === '') return false

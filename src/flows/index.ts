@@ -16,7 +16,7 @@ export {
 } from './definition.js'
 export { MAX_STEPS_PER_REQUEST, runStep } from './engine.js'
 export { graphView, MAX_GRAPH_VIEW_NODES, type GraphView, type GraphViewEdge, type GraphViewNode } from './graph-view.js'
-export { isOpen, isValidTimeZone, validateHolidays, validateHours } from './hours.js'
+export { isOpen, isValidTimeZone, nextOpening, validateHolidays, validateHours } from './hours.js'
 export { pointer, type Problem } from './problem.js'
 export { alwaysOpenCampaign, formatTranscript, simulate, type SimulatedRequest, type SimulationOptions } from './simulate.js'
 export {

@@ -95,6 +95,15 @@ export async function exportTenant (deps: ExportDeps, tenantId: string, out: Wri
       for await (const page of tenantRows(deps.db, t, tenantId)) {
         rows += page.length
         if (t.file === 'recordings.jsonl') recordings.push(...page.map(recordingMeta))
+        // A contact's number is the controller's data as much as the rest: handed over in clear,
+        // like the recordings, since the export is all the controller keeps of it.
+        if (t.file === 'contacts.jsonl') {
+          const fields = await deps.tenantKeys.fieldsOf(tenantId)
+          for (const row of page) {
+            row.number = fields.open(String(row.numberSealed), String(row.campaignId))
+            delete row.numberSealed
+          }
+        }
         if (!sink.write(page.map((row) => JSON.stringify(row) + '\n').join(''))) await new Promise<void>((resolve) => sink.once('drain', () => resolve()))
       }
       sink.end()

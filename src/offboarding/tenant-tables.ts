@@ -2,7 +2,7 @@ import { and, asc, count, eq, gt } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { Executor } from '../db/executor.js'
 import {
-  auditLog, callAttempts, callEvents, calls, campaigns, consents, dsrRequests, flows, flowVersions, numbers,
+  auditLog, callAttempts, callEvents, calls, campaigns, consents, contacts, dsrRequests, flows, flowVersions, numbers,
   recordingControls, recordings, streamTokens, suppressions, tenantKeys, users
 } from '../db/schema.js'
 
@@ -33,6 +33,8 @@ export const TENANT_TABLES: TenantTable[] = [
   // and rows stored before stream tokens were derived (calls/stream-token.ts) hold one in clear.
   { file: 'calls.jsonl', table: calls, tenantId: calls.tenantId, key: calls.id, omit: ['lastTwiml'] },
   { file: 'call-attempts.jsonl', table: callAttempts, tenantId: callAttempts.tenantId, key: callAttempts.id },
+  // The export opens numberSealed into `number` (export.ts): the hand-over must be usable.
+  { file: 'contacts.jsonl', table: contacts, tenantId: contacts.tenantId, key: contacts.id },
   { file: 'suppressions.jsonl', table: suppressions, tenantId: suppressions.tenantId, key: suppressions.id },
   { file: 'dsr-requests.jsonl', table: dsrRequests, tenantId: dsrRequests.tenantId, key: dsrRequests.id },
   { file: 'numbers.jsonl', table: numbers, tenantId: numbers.tenantId, key: numbers.id },

@@ -19,10 +19,10 @@ export interface ImportResult { lines: number, added: number, alreadyPresent: nu
  * stored before the stop stay: `result` counts them and the message says so. An import only
  * adds, and adding a number twice is a no-op, so sending the corrected list again completes it.
  */
-export class ImportStopped extends Error {
+export class ImportStopped<R extends { added: number } = ImportResult> extends Error {
   readonly statusCode: number
   readonly code: string
-  constructor (cause: FastifyError, readonly result: ImportResult, linesStored: number) {
+  constructor (cause: FastifyError, readonly result: R, linesStored: number) {
     super(`${cause.message}; ${linesStored === 0 ? 'nothing was imported' : `the import stopped after line ${linesStored}, ${result.added} numbers added (send the corrected list again to complete it: numbers already listed are skipped)`}`)
     this.statusCode = cause.statusCode ?? 400
     this.code = cause.code

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { readScope, requireRole, writeTenant } from '../../auth/principal.js'
 import { checkCampaign } from '../../campaigns/check.js'
+import { checkDiallerSettings } from '../../campaigns/dialler-settings.js'
 import { recomputeRecordingRetention } from '../../campaigns/retention.js'
 import { CampaignCreateSchema, CampaignPatchSchema, CampaignSchema } from '../../campaigns/schema.js'
 import { findCampaign, insertCampaign, listCampaigns, updateCampaign } from '../../db/campaigns.js'
@@ -51,6 +52,7 @@ const campaignRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (current === null) throw new NotFound('campaign')
     requireRole(request.principal, 'ops')
     checkCampaign({ ...current, ...request.body })
+    if (request.body.dialler != null) await checkDiallerSettings(db, current, request.body.dialler)
     const now = app.clock.now()
     const updated = await updateCampaign(db, request.params.id, scope, request.body, now)
     if (updated === null) throw new NotFound('campaign')

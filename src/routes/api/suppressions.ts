@@ -12,7 +12,7 @@ import { hashNumber } from '../../privacy/number-hash.js'
 import { ImportStopped, importSuppressions } from '../../suppression/import.js'
 import { capWindow, screenNumbers } from '../../suppression/screen.js'
 import { CSV_HEADER } from '../../suppression/screen-csv.js'
-import { csvLineChunks, CsvTooLarge, tooLargeMessage } from '../../csv/lines.js'
+import { csvLineChunks } from '../../csv/lines.js'
 import { ScreenWorkers } from '../../suppression/screen-workers.js'
 import { loadScreeningSet } from '../../suppression/load-screening-set.js'
 
@@ -34,13 +34,6 @@ const ScreenResult = Type.Object({ input: Type.String(), number: Type.Union([Typ
 const suppressionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
   const { numberHashKey, csvMaxBytes } = app.config
-  // CSV bodies are handed over as a stream: an import of millions of lines is read a chunk at a
-  // time. Fastify's bodyLimit applies only to bodies it reads itself, so csvLineChunks counts the
-  // bytes (and bounds each line); a body declared too large is refused before any is read.
-  app.addContentTypeParser('text/csv', (request, payload, done) => {
-    if (Number(request.headers['content-length'] ?? 0) > csvMaxBytes) done(new CsvTooLarge(tooLargeMessage(csvMaxBytes)))
-    else done(null, payload)
-  })
   const workers = new ScreenWorkers(numberHashKey)
   app.addHook('onClose', async () => { await workers.close() })
 
