@@ -156,28 +156,33 @@ export function summarizePath (path: string[]): PathSummary {
   return { first: path.slice(0, PATH_ENDS), omitted: path.length - 2 * PATH_ENDS, last: path.slice(-PATH_ENDS) }
 }
 
-export interface ConsentProof {
-  /** Consent certainly granted on entry, whichever path the call took; absent: not reached from start. */
+export interface MustProof {
+  /** The property certainly holds on entry, whichever path the call took; absent: not reached from start. */
   entry: Map<string, boolean>;
   /**
-   * A shortest path from start to `id` along which consent was never granted (or was withdrawn),
-   * summarised; costs O(PATH_ENDS) whatever the path's length. [id] when there is none.
+   * A shortest path from start to `id` along which the property does not hold, summarised;
+   * costs O(PATH_ENDS) whatever the path's length. [id] when there is none.
    */
-  pathWithoutConsent(id: string): PathSummary;
+  pathWithout(id: string): PathSummary;
+}
+
+/** Consent granted on entry: a consent node's granted edge sets it, its other edges clear it. */
+export function consentProof (graph: FlowGraph): MustProof {
+  return mustProof(graph, (_from, edge, held) => edge.consent ?? held)
 }
 
 /**
- * The compliance proof, in one breadth-first pass over (node, consent granted) pairs starting at
- * (start, false). Along an edge the value is the edge's own verdict (a consent node's granted
- * edge: true, its denied and noInput edges: false) or else the value it came with. Consent is
- * certainly granted on entry to a node when its (node, false) pair is never reached, which is the
- * "must" dataflow answer (AND over every way in). Each pair is visited once and each edge
+ * A compliance proof, in one breadth-first pass over (node, property holds) pairs starting at
+ * (start, false). Along an edge the value is what `carry` makes of it (for consent: a consent
+ * node's granted edge sets it, its denied and noInput edges clear it, any other keeps it). The
+ * property certainly holds on entry to a node when its (node, false) pair is never reached,
+ * which is the "must" dataflow answer (AND over every way in). Each pair is visited once and each edge
  * followed at most twice, so the pass is linear in nodes + edges. Each pair keeps the pair it was
  * first reached from, its depth and its ancestor PATH_ENDS - 1 steps from start, so that any
  * node's witness path is read back in O(PATH_ENDS): the same shortest path a search for that one
  * node would find, since the search order does not depend on the target.
  */
-export function consentProof (graph: FlowGraph): ConsentProof {
+export function mustProof (graph: FlowGraph, carry: (from: string, edge: Edge, held: boolean) => boolean): MustProof {
   const ids = [...graph.nodes.keys()]
   const indexOf = new Map(ids.map((id, i) => [id, i]))
   // Pair p = 2 × node index + (1 when consent is granted).
@@ -195,12 +200,13 @@ export function consentProof (graph: FlowGraph): ConsentProof {
     queue[tail++] = first
     for (let head = 0; head < tail; head += 1) {
       const pair = queue[head] as number
-      const granted = (pair & 1) === 1
+      const held = (pair & 1) === 1
       const at = depth[pair] as number
-      for (const edge of graph.nodes.get(ids[pair >> 1] as string)?.edges ?? []) {
+      const from = ids[pair >> 1] as string
+      for (const edge of graph.nodes.get(from)?.edges ?? []) {
         const target = indexOf.get(edge.target)
         if (target === undefined) continue
-        const next = 2 * target + ((edge.consent ?? granted) ? 1 : 0)
+        const next = 2 * target + (carry(from, edge, held) ? 1 : 0)
         if (depth[next] !== -1) continue
         parent[next] = pair
         depth[next] = at + 1
@@ -225,7 +231,7 @@ export function consentProof (graph: FlowGraph): ConsentProof {
 
   return {
     entry,
-    pathWithoutConsent (id) {
+    pathWithout (id) {
       const index = indexOf.get(id)
       const pair = index === undefined ? -1 : 2 * index
       if (pair === -1 || depth[pair] === -1) return { first: [id], omitted: 0, last: [] }

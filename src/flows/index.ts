@@ -29,4 +29,4 @@ export {
   type StepResult,
 } from './step-types.js'
 export { apologyTwiml, RECORDING_STREAM_NAME } from './twiml.js'
-export { checkAgainstCampaign, requirementsOf, validateFlow, type FlowRequirements } from './validate.js'
+export { checkAgainstCampaign, checkOutboundFlow, requirementsOf, validateFlow, type FlowRequirements } from './validate.js'

@@ -4,7 +4,7 @@
 // linear in nodes + edges, and messages quote paths and ids in bounded form, so the time and the
 // answer grow with the definition and not with its square.
 import { E164_PATTERN, type CampaignContext, type FlowDefinition } from './definition.js'
-import { buildGraph, consentProof, cycleThrough, loops, reachable, summarizePath, type FlowGraph, type PathSummary } from './graph.js'
+import { buildGraph, consentProof, cycleThrough, loops, mustProof, reachable, summarizePath, type FlowGraph, type PathSummary } from './graph.js'
 import { isValidTimeZone, validateHours } from './hours.js'
 import type { Edge } from './node-handler.js'
 import { handlerFor } from './nodes/registry.js'
@@ -117,10 +117,43 @@ function recordingWithoutConsent (graph: FlowGraph): Problem[] {
     if (node.type !== 'record' || proof.entry.get(id) !== false) continue
     problems.push({
       path: pointer('nodes', id),
-      message: `recording without consent: the path ${showPath(proof.pathWithoutConsent(id))} reaches this record node without passing a consent node's "granted" edge`,
+      message: `recording without consent: the path ${showPath(proof.pathWithout(id))} reaches this record node without passing a consent node's "granted" edge`,
     })
   }
   return problems
+}
+
+/**
+ * The proof a flow must pass to be a campaign's dialler flow (run when the callee answers): on
+ * every path from start to a dial (a transfer) or to the end of the call, the callee has been
+ * offered a way to refuse: a menu with an option from which an optout node can be reached.
+ * One pass over (node, offered) pairs, as the consent proof; each problem names a path without
+ * the offer. Run on a flow that validateFlow passes.
+ */
+export function checkOutboundFlow (def: FlowDefinition): Problem[] {
+  const graph = buildGraph(def.start, new Map(Object.entries(def.nodes)))
+  // Nodes from which an optout node can be reached: walked backwards from every optout.
+  const into = new Map<string, string[]>()
+  for (const [id, { edges }] of graph.nodes) for (const e of edges) into.set(e.target, [...(into.get(e.target) ?? []), id])
+  const leadsToOptout = new Set([...graph.nodes].filter(([, n]) => n.node.type === 'optout').map(([id]) => id))
+  const queue = [...leadsToOptout]
+  for (let i = 0; i < queue.length; i += 1) {
+    for (const from of into.get(queue[i] as string) ?? []) {
+      if (!leadsToOptout.has(from)) { leadsToOptout.add(from); queue.push(from) }
+    }
+  }
+  const offers = new Set([...graph.nodes].filter(([, n]) => n.node.type === 'menu' && n.edges.some((e) => e.field[0] === 'options' && leadsToOptout.has(e.target))).map(([id]) => id))
+  const proof = mustProof(graph, (from, _edge, held) => held || offers.has(from))
+  const problems: Problem[] = []
+  for (const [id, { node, edges }] of graph.nodes) {
+    const ends = node.type === 'dial' || (edges.length === 0 && node.type !== 'optout')
+    if (!ends || proof.entry.get(id) !== false) continue
+    problems.push({
+      path: pointer('nodes', id),
+      message: `outbound call without a way to refuse: the path ${showPath(proof.pathWithout(id))} reaches this ${node.type} node without passing a menu with an option that leads to an optout node`,
+    })
+  }
+  return capProblems(problems)
 }
 
 export interface FlowRequirements {

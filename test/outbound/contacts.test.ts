@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { buffer } from 'node:stream/consumers'
 import { eq } from 'drizzle-orm'
 import { extract } from 'tar-stream'
@@ -21,10 +22,20 @@ const dialler = (flowId: string, over: Record<string, unknown> = {}) => ({
 
 const csv = (lines: string[]) => ({ 'content-type': 'text/csv' as const, body: lines.join('\n') + '\n' })
 
-t.test('dialler settings: the flow is the campaign\'s, the caller ID one of its numbers', async (t) => {
-  const { app, opsKey, campaignId, flowId } = await setup(t)
+const outboundFlow = JSON.parse(readFileSync(new URL('../../examples/outbound-flow.json', import.meta.url), 'utf8'))
+
+t.test('dialler settings: the flow is the campaign\'s and lets the callee refuse, the caller ID one of its numbers', async (t) => {
+  const { app, opsKey, campaignId, flowId: inboundFlowId } = await setup(t)
   const ops = bearer(opsKey)
   const patch = async (body: unknown) => await app.inject({ method: 'PATCH', url: `/api/campaigns/${campaignId}`, headers: ops, payload: { dialler: body } })
+  const flowId = (await app.inject({ method: 'POST', url: '/api/flows', headers: ops, payload: { name: 'Outbound', campaignId } })).json().id
+  t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition: outboundFlow } })).statusCode, 201)
+  t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })).statusCode, 200)
+
+  // The inbound flow transfers out of hours before any menu: no way for the callee to refuse.
+  const noRefusal = await patch(dialler(inboundFlowId))
+  t.equal(noRefusal.statusCode, 400)
+  t.match(noRefusal.json().message, /body\/dialler\/flowId.*\/nodes\/afterHours outbound call without a way to refuse: the path hours → afterHours/)
 
   const otherFlow = await patch(dialler('00000000-0000-4000-8000-000000000000'))
   t.equal(otherFlow.statusCode, 400)
@@ -40,6 +51,15 @@ t.test('dialler settings: the flow is the campaign\'s, the caller ID one of its 
   t.equal(ok.statusCode, 200)
   t.same(ok.json().dialler, dialler(flowId), 'stored as sent')
   t.same((await app.inject({ url: `/api/campaigns/${campaignId}`, headers: ops })).json().dialler, dialler(flowId))
+
+  // Once it is the dialler's flow, a version without the offer cannot be published.
+  const rude = { ...outboundFlow, nodes: { ...outboundFlow.nodes, menu: { ...outboundFlow.nodes.menu, options: { 1: 'adviser' } } } }
+  delete rude.nodes.optout
+  t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition: rude } })).statusCode, 201)
+  const refused = await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/2/publish`, headers: ops })
+  t.equal(refused.statusCode, 400)
+  t.match(refused.json().message, 'outbound call without a way to refuse')
+  t.equal((await app.inject({ url: `/api/flows/${flowId}`, headers: ops })).json().publishedVersion, 1, 'version 1 stays live')
 })
 
 t.test('a contact list imports streamed: normalised, de-duplicated, invalid lines by number, numbers sealed', async (t) => {

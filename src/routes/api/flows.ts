@@ -8,7 +8,7 @@ import { findFlow, findVersion, insertFlow, insertVersion, listFlows, markPublis
 import { listVersionsWithNames } from '../../db/version-list.js'
 import { MAX_INT4, QueryInteger } from '../query-params.js'
 import { BadRequest, errorReplies, InvalidFlow, NotFound, PayloadTooLarge } from '../../errors.js'
-import { checkAgainstCampaign, graphView, MAX_GRAPH_VIEW_NODES, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
+import { checkAgainstCampaign, checkOutboundFlow, graphView, MAX_GRAPH_VIEW_NODES, simulate, validateFlow, type FlowDefinition, type Problem } from '../../flows/index.js'
 
 const FlowSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), campaignId: Type.String(), name: Type.String(), publishedVersion: Type.Union([Type.Integer(), Type.Null()]), createdAt: Type.String() })
 const VersionSummary = {
@@ -205,7 +205,9 @@ const flowRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (version === null) throw new NotFound('version')
     const campaign = await findCampaign(db, flow.campaignId, flow.tenantId)
     if (campaign === null) throw new NotFound('campaign')
-    const problems = checkAgainstCampaign(version.definition as FlowDefinition, campaign)
+    const definition = version.definition as FlowDefinition
+    // The campaign's dialler flow runs when the callee answers: it must also let them refuse.
+    const problems = [...checkAgainstCampaign(definition, campaign), ...(campaign.dialler?.flowId === flow.id ? checkOutboundFlow(definition) : [])]
     if (problems.length > 0) throw new InvalidFlow(problems, `version ${v} with campaign ${campaign.name}`)
     const at = app.clock.now()
     await audited(db,
