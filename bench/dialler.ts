@@ -2,6 +2,7 @@
 // contacts imported as one streamed text/csv body over HTTP on 127.0.0.1 against the real app,
 // then the preview over the whole list. Prints time, this process's CPU and peak RSS.
 // Run by hand: `npx tsx bench/dialler.ts [count]` (DATABASE_URL → PostgreSQL, else PGlite).
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +12,21 @@ import { loadConfig } from '../src/config.js'
 
 const COUNT = Number(process.argv[2] ?? 100_000)
 const dir = mkdtempSync(join(tmpdir(), 'callgate-bench-dialler-'))
-const config = loadConfig({ ...process.env, DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent' })
+// A database of its own in DATABASE_URL's cluster: a database remembers the keys of the first
+// installation that used it, and this run's keys are new.
+let databaseUrl: string | undefined
+let dropDatabase = async () => {}
+if (process.env.DATABASE_URL !== undefined) {
+  const { default: postgres } = await import('postgres')
+  const name = `callgate_bench_${randomBytes(4).toString('hex')}`
+  const admin = postgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  const url = new URL(process.env.DATABASE_URL)
+  url.pathname = `/${name}`
+  databaseUrl = url.toString()
+  dropDatabase = async () => { await admin.unsafe(`drop database if exists ${name} with (force)`); await admin.end() }
+}
+const config = loadConfig({ ...process.env, ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}), DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent' })
 const app = await buildApp(config)
 await app.listen({ port: 0, host: '127.0.0.1' })
 const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
@@ -45,8 +60,16 @@ console.log(`  RSS before ${(baseRss / 2 ** 20).toFixed(0)} MiB, peak ${(peakRss
 
 cpu = process.cpuUsage()
 started = Date.now()
-const preview = await (await fetch(`${base}/api/campaigns/${campaign.id}/preview`, { headers: auth })).json()
+// The import may leave the event loop lagging for a moment (PGlite runs in this thread), and a
+// lagging server sheds requests with 503 and Retry-After: asked again, as a client would.
+let preview: unknown
+for (let tries = 0; ; tries++) {
+  const res = await fetch(`${base}/api/campaigns/${campaign.id}/preview`, { headers: auth })
+  if (res.status !== 503 || tries === 20) { preview = await res.json(); break }
+  await new Promise((resolve) => setTimeout(resolve, 500))
+}
 console.log(`preview: ${((Date.now() - started) / 1000).toFixed(1)} s, CPU ${cpuSeconds(cpu)} s, ${JSON.stringify(preview)}`)
 clearInterval(sampler)
 await app.close()
+await dropDatabase()
 rmSync(dir, { recursive: true, force: true })

@@ -47,6 +47,12 @@ export async function importContacts (deps: ContactImportDeps, input: AsyncItera
     })
     writing.catch(() => {})
   }
+  const zones = new Map<string, boolean>()
+  const knownZone = (zone: string) => {
+    let known = zones.get(zone)
+    if (known === undefined) zones.set(zone, known = isValidTimeZone(zone))
+    return known
+  }
   const invalid = () => {
     result.invalid++
     if (result.invalidLines.length < MAX_INVALID_LINES) result.invalidLines.push(result.lines)
@@ -60,7 +66,7 @@ export async function importContacts (deps: ContactImportDeps, input: AsyncItera
         if (result.lines === 1 && /^[a-z _]+$/i.test(first)) continue
         const number = normalizeNumber(first, opts.country)
         const timezone = third === '' ? null : third
-        if (number === null || second.length > MAX_REFERENCE || (timezone !== null && !isValidTimeZone(timezone))) {
+        if (number === null || second.length > MAX_REFERENCE || (timezone !== null && !knownZone(timezone))) {
           invalid()
           continue
         }

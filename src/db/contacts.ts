@@ -1,17 +1,28 @@
-import { and, asc, count, eq, gt, inArray, lte, or, isNull } from 'drizzle-orm'
+import { and, asc, count, eq, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm'
 import type { Executor } from './executor.js'
 import { contacts, type ContactStatus } from './schema.js'
 
 export interface NewContact { numberHash: string, numberSealed: string, reference: string | null, timezone: string | null }
 
-/** Adds the contacts not on the campaign's list yet; returns how many were added. */
+/**
+ * Adds the contacts not on the campaign's list yet; returns how many were added. The batch goes
+ * as one JSON parameter: building a statement of thousands of bound values cost more CPU than
+ * everything else an import does.
+ */
 export async function addContacts (db: Executor, tenantId: string, campaignId: string, list: NewContact[], at: Date): Promise<number> {
   if (list.length === 0) return 0
-  const added = await db.insert(contacts)
-    .values(list.map((c) => ({ tenantId, campaignId, ...c, createdAt: at })))
-    .onConflictDoNothing({ target: [contacts.campaignId, contacts.numberHash] })
-    .returning({ id: contacts.id })
-  return added.length
+  const rows = JSON.stringify(list.map((c) => ({ h: c.numberHash, s: c.numberSealed, r: c.reference, z: c.timezone })))
+  const result = await db.execute(sql`
+    with added as (
+      insert into ${contacts} (tenant_id, campaign_id, number_hash, number_sealed, reference, timezone, created_at)
+      select ${tenantId}::uuid, ${campaignId}::uuid, x.h, x.s, x.r, x.z, ${at.toISOString()}::timestamptz
+        from jsonb_to_recordset(${rows}::text::jsonb) as x(h text, s text, r text, z text)
+      on conflict (campaign_id, number_hash) do nothing
+      returning 1
+    )
+    select count(*)::int as n from added`)
+  const [row] = (Array.isArray(result) ? result : (result as unknown as { rows: Array<{ n: number }> }).rows) as Array<{ n: number }>
+  return Number(row?.n ?? 0)
 }
 
 export type ContactRow = typeof contacts.$inferSelect
