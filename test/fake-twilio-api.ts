@@ -10,8 +10,11 @@ export interface FakeTwilioApi {
   failNext (): void
 }
 
-/** Twilio's REST API as far as callgate uses it (Calls.json, Streams.json), on 127.0.0.1. */
-export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }): Promise<FakeTwilioApi> {
+/**
+ * Twilio's REST API as far as callgate uses it (Calls.json, Streams.json, IncomingPhoneNumbers),
+ * on 127.0.0.1. `owned`: the account's phone numbers (E.164), found by IncomingPhoneNumbers.json.
+ */
+export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }, opts: { owned?: string[] } = {}): Promise<FakeTwilioApi> {
   const requests: FakeTwilioApi['requests'] = []
   let failing = false
   let sid = 0
@@ -24,6 +27,19 @@ export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }):
       if (failing) {
         failing = false
         res.writeHead(400).end(JSON.stringify({ code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 }))
+        return
+      }
+      const url = new URL(req.url ?? '/', 'http://twilio.test')
+      if (url.pathname.endsWith('/IncomingPhoneNumbers.json')) {
+        const wanted = url.searchParams.get('PhoneNumber')
+        const numbers = (opts.owned ?? []).filter((n) => wanted === null || n === wanted)
+          .map((n) => ({ sid: 'PN' + Buffer.from(n).toString('hex').padEnd(32, '0').slice(0, 32), phone_number: n }))
+        res.writeHead(200).end(JSON.stringify({ incoming_phone_numbers: numbers, next_page_uri: null, page: 0, page_size: 50, uri: url.pathname, first_page_uri: url.pathname, previous_page_uri: null }))
+        return
+      }
+      const number = /\/IncomingPhoneNumbers\/(PN[0-9a-f]{32})\.json$/.exec(url.pathname)
+      if (number !== null) {
+        res.writeHead(200).end(JSON.stringify({ sid: number[1], voice_url: new URLSearchParams(body).get('VoiceUrl') }))
         return
       }
       const made = (++sid).toString(16).padStart(32, '0')

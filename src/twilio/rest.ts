@@ -1,11 +1,19 @@
 import type { Config } from '../config.js'
 
-export interface TwilioCalls {
+export interface TwilioRest {
   /** Starts a media stream on a live call without replacing what the call is doing (Streams resource). */
   startStream (callSid: string, stream: { url: string, name: string, token: string }): Promise<void>
   /** Places an outbound call; Twilio fetches `url` (our /twilio/voice) when it is answered. */
   placeCall (call: { to: string, from: string, url: string, statusCallback: string }): Promise<{ sid: string, status: string }>
+  /**
+   * Points one of the account's numbers at this server (its voice URL, status callback and
+   * fallback URL, all POST). Null when the account has no such number.
+   */
+  configureNumber (number: string, urls: { voice: string, status: string, fallback: string }): Promise<{ sid: string } | null>
 }
+
+/** What the calls' services need of it. */
+export type TwilioCalls = Pick<TwilioRest, 'startStream' | 'placeCall'>
 
 /**
  * Twilio's REST API through the twilio package, loaded on first use (it costs ~100 ms to load).
@@ -13,7 +21,7 @@ export interface TwilioCalls {
  * caller out of the menu or conversation they are in.
  * https://www.twilio.com/docs/voice/api/stream-resource
  */
-export function createTwilioCalls (config: Pick<Config, 'twilioAccountSid' | 'twilioAuthToken' | 'twilioApiUrl'>): TwilioCalls | null {
+export function createTwilioRest (config: Pick<Config, 'twilioAccountSid' | 'twilioAuthToken' | 'twilioApiUrl'>): TwilioRest | null {
   const accountSid = config.twilioAccountSid
   if (accountSid === null) return null
   let client: Promise<import('twilio').Twilio> | undefined
@@ -46,6 +54,21 @@ export function createTwilioCalls (config: Pick<Config, 'twilioAccountSid' | 'tw
         statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed']
       })
       return { sid: created.sid, status: created.status }
+    },
+    configureNumber: async (number, urls) => {
+      client ??= load()
+      const c = await client
+      const [found] = await c.incomingPhoneNumbers.list({ phoneNumber: number, limit: 1 })
+      if (found === undefined) return null
+      await c.incomingPhoneNumbers(found.sid).update({
+        voiceUrl: urls.voice,
+        voiceMethod: 'POST',
+        statusCallback: urls.status,
+        statusCallbackMethod: 'POST',
+        voiceFallbackUrl: urls.fallback,
+        voiceFallbackMethod: 'POST'
+      })
+      return { sid: found.sid }
     }
   }
 }

@@ -4,7 +4,7 @@ import type { Principal } from '../../src/auth/principal.js'
 import { createOutbound } from '../../src/calls/outbound.js'
 import { auditLog, callAttempts, calls } from '../../src/db/schema.js'
 import { Conflict, NotCallable, NotFound, TwilioApiFailed } from '../../src/errors.js'
-import { createTwilioCalls } from '../../src/twilio/rest.js'
+import { createTwilioRest } from '../../src/twilio/rest.js'
 import { campaignBody, definition, IN_HOURS, NUMBER } from '../call-setup.js'
 import { fakeTwilioApi } from '../fake-twilio-api.js'
 import { admin, bearer, build, fixedClock, PUBLIC_URL } from '../helper.js'
@@ -25,7 +25,7 @@ async function setup (t: Test) {
   t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })).statusCode, 200, 'published')
   t.equal((await app.inject({ method: 'POST', url: '/api/numbers', headers: ops, payload: { number: NUMBER, campaignId, flowId } })).statusCode, 201, 'number bound')
   const agent: Principal = { userId: user.id, tenantId, role: 'agent', actor: `user:${user.id}` }
-  const outbound = createOutbound({ db: app.database.db, twilio: createTwilioCalls(app.config), clock, config: app.config })
+  const outbound = createOutbound({ db: app.database.db, twilio: createTwilioRest(app.config), clock, config: app.config })
   return { api, app, clock, tenantId, campaignId, flowId, agent, agentKey: user.apiKey as string, outbound }
 }
 

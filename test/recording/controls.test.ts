@@ -6,7 +6,7 @@ import { auditLog, consents, dsrRequests, streamTokens } from '../../src/db/sche
 import { BadRequest, Conflict, NotFound, TwilioApiFailed } from '../../src/errors.js'
 import { hashNumber } from '../../src/privacy/number-hash.js'
 import { createRecordingControls, VERBAL_CONSENT_PROMPT } from '../../src/recording/controls.js'
-import { createTwilioCalls } from '../../src/twilio/rest.js'
+import { createTwilioRest } from '../../src/twilio/rest.js'
 import { CALLER, caller, setup } from '../call-setup.js'
 import { fakeTwilioApi } from '../fake-twilio-api.js'
 import { admin, PUBLIC_URL, TWILIO_TOKEN } from '../helper.js'
@@ -19,7 +19,7 @@ async function controlsSetup (t: Test) {
   const api = await fakeTwilioApi(t)
   const agentRow = (await s.app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId: s.tenantId, role: 'agent', name: 'Ann', email: 'agent@acme.test' } })).json()
   const agent: Principal = { userId: agentRow.id, tenantId: s.tenantId, role: 'agent', actor: `user:${agentRow.id}` }
-  const twilio = createTwilioCalls({ twilioAccountSid: ACCOUNT, twilioAuthToken: TWILIO_TOKEN, twilioApiUrl: api.url })
+  const twilio = createTwilioRest({ twilioAccountSid: ACCOUNT, twilioAuthToken: TWILIO_TOKEN, twilioApiUrl: api.url })
   const controls = createRecordingControls({ db: s.app.database.db, twilio, clock: s.clock, publicUrl: PUBLIC_URL })
   return { ...s, api, agent, controls }
 }

@@ -10,7 +10,6 @@ import { BadRequest, errorReplies, NotFound, upstreamErrorReplies } from '../../
 import { hashNumber } from '../../privacy/number-hash.js'
 import { normalizeNumber } from '../../privacy/phone.js'
 import { ControlRequestSchema, ControlResultSchema, createRecordingControls } from '../../recording/controls.js'
-import { createTwilioCalls } from '../../twilio/rest.js'
 import { dateRange, QueryDateTime, QueryInteger } from '../query-params.js'
 
 // What the list and the detail both say of a call.
@@ -61,7 +60,7 @@ function decodeCursor (cursor: string): { startedAt: Date, callSid: string } {
 
 const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
-  const twilio = createTwilioCalls(app.config)
+  const twilio = app.twilio
   const outbound = createOutbound({ db, twilio, clock: app.clock, config: app.config })
   const controls = createRecordingControls({ db, twilio, clock: app.clock, publicUrl: app.config.publicUrl })
 

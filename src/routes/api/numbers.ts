@@ -2,10 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { readScope, requireRole } from '../../auth/principal.js'
 import { E164 } from '../../campaigns/schema.js'
-import { findCampaign } from '../../db/campaigns.js'
-import { findFlow } from '../../db/flows.js'
-import { deleteNumber, insertNumber, listNumbers, tenantOfNumber } from '../../db/numbers.js'
-import { BadRequest, Conflict, errorReplies, NotFound } from '../../errors.js'
+import { deleteNumber, listNumbers } from '../../db/numbers.js'
+import { errorReplies, NotFound, upstreamErrorReplies } from '../../errors.js'
+import { bindNumber } from '../../numbers/bind.js'
 
 const NumberSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), number: Type.String(), campaignId: Type.String(), flowId: Type.String(), createdAt: Type.String() })
 
@@ -15,29 +14,24 @@ const numberRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/numbers', {
     schema: {
-      summary: 'Bind a Twilio number to a campaign and flow',
+      summary: 'Bind a Twilio number to a campaign and flow (configureTwilio: also point it at this server at Twilio)',
       tags: ['numbers'],
-      body: Type.Object({ number: E164, campaignId: Type.String({ format: 'uuid' }), flowId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
-      response: { 201: NumberSchema, ...errorReplies }
+      body: Type.Object({
+        number: E164,
+        campaignId: Type.String({ format: 'uuid' }),
+        flowId: Type.String({ format: 'uuid' }),
+        configureTwilio: Type.Optional(Type.Boolean({ description: 'set the number\'s VoiceUrl, StatusCallback and VoiceFallbackUrl at Twilio to this server\'s (POST)' }))
+      }, { additionalProperties: false }),
+      response: { 201: NumberSchema, ...errorReplies, ...upstreamErrorReplies }
     }
   }, async (request, reply) => {
-    requireRole(request.principal, 'ops')
-    const scope = readScope(request.principal)
-    const campaign = await findCampaign(db, request.body.campaignId, scope)
-    if (campaign === null) throw new NotFound('body/campaignId')
-    const flow = await findFlow(db, request.body.flowId, scope)
-    if (flow === null) throw new NotFound('body/flowId')
-    if (flow.campaignId !== campaign.id) throw new BadRequest('body/flowId belongs to another campaign')
-    const created = await insertNumber(db, { tenantId: campaign.tenantId, number: request.body.number, campaignId: campaign.id, flowId: flow.id, at: app.clock.now() })
-    if (created === null) {
-      // A number routes calls to one tenant only. That another tenant holds it is that tenant's
-      // business: it is answered as its other objects are, as if it did not exist (README).
-      const owner = await tenantOfNumber(db, request.body.number)
-      if (owner !== null && owner !== campaign.tenantId && scope !== null) throw new NotFound('body/number')
-      if (owner === campaign.tenantId) throw new Conflict('body/number is already bound in this tenant')
-      throw new Conflict(owner !== null ? 'body/number is already bound to another tenant' : 'body/number is already bound')
-    }
-    if (campaign.switchboard !== null) app.switchboards.set(created.number, campaign.switchboard)
+    const created = await bindNumber({
+      db,
+      twilio: app.twilio,
+      publicUrl: app.config.publicUrl,
+      now: () => app.clock.now(),
+      rememberSwitchboard: (number, switchboard) => { app.switchboards.set(number, switchboard) }
+    }, request.principal, request.body)
     return reply.code(201).send(created)
   })
 
