@@ -46,7 +46,9 @@ t.test(`a live recording's spool file holds all but the last ${MAX_LOSS_MS} ms, 
     let saved = { plainBytes: 0 }
     for (let attempt = 0; attempt < 30 && ms - saved.plainBytes / 16 > MAX_LOSS_MS; attempt++) {
       await sleep(50)
+      // On a loaded machine the spool file may not even be open yet: nothing has landed.
       saved = await reseal(keyring, context, join(dir, `${id}.part`), join(dir, `${id}.check`))
+        .catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return { plainBytes: 0 }; throw err })
     }
     t.ok(ms - saved.plainBytes / 16 <= MAX_LOSS_MS, `${ms} ms streamed: ${saved.plainBytes / 16} ms on disk`)
     const back = await buffer(Readable.from([readFileSync(join(dir, `${id}.check`))]).pipe(decryptStream(keyring, context)))
