@@ -1,6 +1,7 @@
 import { addContacts, type NewContact } from '../db/contacts.js'
 import type { Executor } from '../db/executor.js'
 import type { FieldCipher } from '../crypto/field-cipher.js'
+import { BatchWriter } from '../csv/batch-writer.js'
 import { csvFields } from '../csv/fields.js'
 import { csvLineChunks, CsvLineTooLong, CsvTooLarge, splitLines } from '../csv/lines.js'
 import { isValidTimeZone } from '../flows/index.js'
@@ -29,24 +30,9 @@ export interface ContactImportDeps { db: Executor, numberHashKey: string, fields
 export async function importContacts (deps: ContactImportDeps, input: AsyncIterable<Buffer | string>, opts: { tenantId: string, campaignId: string, country: string | null, at: Date, maxBytes: number }): Promise<ContactImport> {
   const result: ContactImport = { lines: 0, added: 0, duplicates: 0, invalid: 0, invalidLines: [] }
   let batch: NewContact[] = []
-  let linesStored = 0
-  let writing: Promise<void> | null = null
-  const settle = async () => {
-    if (writing !== null) { const previous = writing; writing = null; await previous }
-  }
-  const flush = async () => {
-    await settle()
-    if (batch.length === 0) return
-    const list = batch
-    const through = result.lines
-    batch = []
-    writing = addContacts(deps.db, opts.tenantId, opts.campaignId, list, opts.at).then((added) => {
-      result.added += added
-      result.duplicates += list.length - added
-      linesStored = through
-    })
-    writing.catch(() => {})
-  }
+  const writer = new BatchWriter<NewContact>(
+    async (list) => await addContacts(deps.db, opts.tenantId, opts.campaignId, list, opts.at),
+    (size, added) => { result.added += added; result.duplicates += size - added })
   const zones = new Map<string, boolean>()
   const knownZone = (zone: string) => {
     let known = zones.get(zone)
@@ -76,15 +62,15 @@ export async function importContacts (deps: ContactImportDeps, input: AsyncItera
           reference: second === '' ? null : second,
           timezone
         })
-        if (batch.length >= BATCH) await flush()
+        if (batch.length >= BATCH) { await writer.push(batch, result.lines); batch = [] }
       }
     }
   } catch (error) {
     if (!(error instanceof CsvLineTooLong) && !(error instanceof CsvTooLarge)) throw error
-    await settle()
-    throw new ImportStopped(error, result, linesStored)
+    await writer.settle()
+    throw new ImportStopped(error, result, writer.linesStored)
   }
-  await flush()
-  await settle()
+  await writer.push(batch, result.lines)
+  await writer.settle()
   return result
 }

@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify'
 import type { Db } from '../db/client.js'
 import { addSuppressions, type SuppressionSource } from '../db/suppressions.js'
+import { BatchWriter } from '../csv/batch-writer.js'
 import { csvLineChunks, CsvLineTooLong, CsvTooLarge, splitLines } from '../csv/lines.js'
 import { normalizeNumber } from '../privacy/phone.js'
 import { hashNumber } from '../privacy/number-hash.js'
@@ -38,28 +39,9 @@ export class ImportStopped<R extends { added: number } = ImportResult> extends E
 export async function importSuppressions (db: Db, hashKey: string, input: AsyncIterable<Buffer | string>, opts: { tenantId: string, source: SuppressionSource, country: string | null, createdBy: string | null, at: Date, maxBytes: number }): Promise<ImportResult> {
   const result: ImportResult = { lines: 0, added: 0, alreadyPresent: 0, invalid: 0, invalidLines: [] }
   let batch: string[] = []
-  let linesStored = 0
-  // One batch is written while the next is read and hashed: the database and the parsing overlap
-  // (on PostgreSQL they are different processes). Never more than one statement outstanding, so
-  // two batches holding the same number never wait on each other's row locks.
-  let writing: Promise<void> | null = null
-  const settle = async () => {
-    if (writing !== null) { const previous = writing; writing = null; await previous }
-  }
-  const flush = async () => {
-    await settle()
-    if (batch.length === 0) return
-    const hashes = batch
-    const through = result.lines
-    batch = []
-    writing = addSuppressions(db, opts.tenantId, hashes, opts.source, null, opts.createdBy, opts.at).then((added) => {
-      result.added += added
-      result.alreadyPresent += hashes.length - added
-      linesStored = through
-    })
-    // Awaited at the next flush or at the end; until then a failure must not count as unhandled.
-    writing.catch(() => {})
-  }
+  const writer = new BatchWriter<string>(
+    async (hashes) => await addSuppressions(db, opts.tenantId, hashes, opts.source, null, opts.createdBy, opts.at),
+    (size, added) => { result.added += added; result.alreadyPresent += size - added })
   try {
     for await (const text of csvLineChunks(input, { chunkBytes: CHUNK_BYTES, maxBytes: opts.maxBytes })) {
       for (const raw of splitLines(text)) {
@@ -75,16 +57,16 @@ export async function importSuppressions (db: Db, hashKey: string, input: AsyncI
           continue
         }
         batch.push(hashNumber(hashKey, number))
-        if (batch.length >= BATCH) await flush()
+        if (batch.length >= BATCH) { await writer.push(batch, result.lines); batch = [] }
       }
     }
   } catch (error) {
     if (!(error instanceof CsvLineTooLong) && !(error instanceof CsvTooLarge)) throw error
     // The batch being written is let finish (so the answer can say what is stored); the rest is not written.
-    await settle()
-    throw new ImportStopped(error, result, linesStored)
+    await writer.settle()
+    throw new ImportStopped(error, result, writer.linesStored)
   }
-  await flush()
-  await settle() // the last batch: stored before the import reports it
+  await writer.push(batch, result.lines)
+  await writer.settle() // the last batch: stored before the import reports it
   return result
 }
