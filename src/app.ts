@@ -15,6 +15,7 @@ import authPlugin from './plugins/auth.js'
 import consistencyPlugin from './plugins/consistency.js'
 import corePlugin from './plugins/core.js'
 import dataDirPlugin from './plugins/data-dir.js'
+import diallerPlugin from './plugins/dialler.js'
 import databasePlugin from './plugins/database.js'
 import keysPlugin, { type KeysPluginOptions } from './plugins/keys.js'
 import offboardingPlugin from './plugins/offboarding.js'
@@ -99,6 +100,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     await app.register(recorderPlugin, overrides.recorder ?? {})
     await app.register(offboardingPlugin)
     await app.register(sweeperPlugin)
+    await app.register(diallerPlugin)
     // Before the routes: its onRequest hook answers 503 before a shed request's body is read.
     await app.register(overloadPlugin, overrides.overload ?? {})
 

@@ -27,6 +27,7 @@ export const EnvSchema = Type.Object({
   NUMBER_HASH_KEY: Type.Optional(Type.String({ minLength: 32 })),
   LINK_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   SWEEP_INTERVAL_SECONDS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+  DIALLER_INTERVAL_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
   REQUEST_TIMEOUT_SECONDS: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}$' })),
   CSV_MAX_BYTES: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,11}$' })),
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
@@ -66,6 +67,8 @@ export interface Config {
   logLevel: string
   /** How often the retention sweeper runs; 0 turns it off. */
   sweepIntervalSeconds: number
+  /** How often each process's dialler takes its turn at the running campaigns; 0 turns its timer off. */
+  diallerIntervalMs: number
   /**
    * How long a client has to send a whole request, headers and body (Node's requestTimeout):
    * a body dribbled byte by byte is cut off with 408. The response is not counted.
@@ -126,6 +129,7 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     kms: { keyId: env.KMS_KEY_ID ?? null, endpoint: env.KMS_ENDPOINT ?? null },
     logLevel: env.LOG_LEVEL ?? 'info',
     sweepIntervalSeconds: Number(env.SWEEP_INTERVAL_SECONDS ?? 3600),
+    diallerIntervalMs: Number(env.DIALLER_INTERVAL_MS ?? 1000),
     // Node's own default (Fastify turns it off). A streamed import reads its body only as fast
     // as it writes rows (a million numbers: 40 s on PGlite on a 2-core machine): larger registers
     // need a larger value.

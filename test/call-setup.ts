@@ -22,9 +22,9 @@ export const campaignBody = {
 export interface Setup { app: App, clock: ReturnType<typeof fixedClock>, opsKey: string, tenantId: string, campaignId: string, flowId: string }
 
 /** A tenant with a campaign, the design example flow published, and a number bound to it. */
-export async function setup (t: Test): Promise<Setup> {
+export async function setup (t: Test, opts: { env?: Record<string, string> } = {}): Promise<Setup> {
   const clock = fixedClock(IN_HOURS)
-  const app = await build(t, { overrides: { clock } })
+  const app = await build(t, { overrides: { clock }, ...(opts.env !== undefined ? { env: opts.env } : {}) })
   const tenantId = (await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { name: 'Acme' } })).json().id
   const opsKey = (await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId, role: 'ops', name: 'Olga', email: 'ops@acme.test' } })).json().apiKey
   const ops = bearer(opsKey)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -14,16 +15,29 @@ export interface FakeTwilioApi {
  * Twilio's REST API as far as callgate uses it (Calls.json, Streams.json, IncomingPhoneNumbers),
  * on 127.0.0.1. `owned`: the account's phone numbers (E.164), found by IncomingPhoneNumbers.json.
  */
-export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }, opts: { owned?: string[] } = {}): Promise<FakeTwilioApi> {
+export interface FakeTwilioOptions {
+  owned?: string[]
+  /** Requests without HTTP Basic auth of this account are answered 401, as Twilio does. */
+  auth?: { accountSid: string, authToken: string }
+  /** Called after a call is created and answered (Calls.json): Twilio's side of the call goes on from here. */
+  placed?: (call: { sid: string, form: URLSearchParams }) => void
+}
+
+export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }, opts: FakeTwilioOptions = {}): Promise<FakeTwilioApi> {
   const requests: FakeTwilioApi['requests'] = []
   let failing = false
   let sid = 0
+  const prefix = randomBytes(8).toString('hex')
   const server = createServer((req, res) => {
     let body = ''
     req.on('data', (c: Buffer) => { body += c.toString() })
     req.on('end', () => {
       requests.push({ path: req.url ?? '', form: new URLSearchParams(body) })
       res.setHeader('content-type', 'application/json')
+      if (opts.auth !== undefined && req.headers.authorization !== 'Basic ' + Buffer.from(`${opts.auth.accountSid}:${opts.auth.authToken}`).toString('base64')) {
+        res.writeHead(401).end(JSON.stringify({ code: 20003, message: 'Authenticate', status: 401 }))
+        return
+      }
       if (failing) {
         failing = false
         res.writeHead(400).end(JSON.stringify({ code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 }))
@@ -42,8 +56,11 @@ export async function fakeTwilioApi (t: { teardown (fn: () => unknown): void }, 
         res.writeHead(200).end(JSON.stringify({ sid: number[1], voice_url: new URLSearchParams(body).get('VoiceUrl') }))
         return
       }
-      const made = (++sid).toString(16).padStart(32, '0')
-      res.writeHead(201).end(JSON.stringify(req.url?.includes('/Streams') ? { sid: 'MZ' + made, status: 'in-progress' } : { sid: 'CA' + made, status: 'queued' }))
+      // Unique across the stand-ins of a test process (two servers may share one database).
+      const made = prefix + (++sid).toString(16).padStart(16, '0')
+      const stream = req.url?.includes('/Streams') === true
+      res.writeHead(201).end(JSON.stringify(stream ? { sid: 'MZ' + made, status: 'in-progress' } : { sid: 'CA' + made, status: 'queued' }))
+      if (!stream && opts.placed !== undefined) opts.placed({ sid: 'CA' + made, form: new URLSearchParams(body) })
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -57,6 +57,8 @@ export function testConfig (t: Tap, env: Record<string, string> = {}): Config {
     // which under-pressure reads as lag: the event-loop guard is off unless a test turns it on
     // (test/overload.test.ts). Spawned servers keep the default.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Tests run the dialler's turns themselves (app.dialler.tick()), with the injected clock.
+    DIALLER_INTERVAL_MS: '0',
     ...env
   })
 }

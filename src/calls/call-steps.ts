@@ -1,8 +1,10 @@
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
-import { endCall, setCallStatus } from '../db/calls.js'
+import type { Dialler } from '../dialler/dialler.js'
+import { endCall, endUnseenOutboundCall, setCallStatus } from '../db/calls.js'
 import { expireStreamTokens } from '../db/recordings.js'
 import type { FlowInput } from '../flows/index.js'
+import { hashNumber } from '../privacy/number-hash.js'
 import { StepFailed, type StepJob, type StepLog, type StepOutcome } from './step-batch.js'
 
 export interface CallStepDeps {
@@ -12,6 +14,10 @@ export interface CallStepDeps {
   log: StepLog
   /** Every webhook step is planned and committed here (step-batch.ts, through batcher.ts). */
   steps (job: StepJob): Promise<StepOutcome>
+  /** Hashes the remote number of a call not on file. */
+  numberHashKey: string
+  /** The dialler's side of an ended call (dialler/dialler.ts), in the same transaction. */
+  dialler: Pick<Dialler, 'settle'>
 }
 
 const TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled'])
@@ -35,18 +41,27 @@ export async function continueCall (deps: CallStepDeps, p: { callSid: string, no
   return answer(await deps.steps({ kind: 'step', callSid: p.callSid, input, ...(p.step !== undefined ? { step: p.step } : {}), log: deps.log }))
 }
 
-/** POST /twilio/status: idempotent; only the first terminal status ends the call. */
-export async function callStatus (deps: CallStepDeps, p: { callSid: string, status: string, durationSeconds: number | null }): Promise<void> {
+/**
+ * POST /twilio/status: idempotent; only the first terminal status ends the call, and settles the
+ * dialler's attempt that placed it, if one did.
+ */
+export async function callStatus (deps: CallStepDeps, p: { callSid: string, status: string, durationSeconds: number | null, answeredBy: string | null, outbound: { from: string, to: string } | null }): Promise<void> {
   if (!TERMINAL.has(p.status)) {
     if (!await setCallStatus(deps.db, p.callSid, p.status)) deps.log.info({ status: p.status }, 'status callback changed nothing: unknown call or status, or the call is already past it')
     return
   }
   const now = deps.clock.now()
   const ended = await deps.db.transaction(async (tx) => {
-    const first = await endCall(tx, p.callSid, p.status, p.durationSeconds, now)
+    let call = await endCall(tx, p.callSid, p.status, p.durationSeconds, now)
+    if (call === null && p.outbound !== null) {
+      const unseen = { callSid: p.callSid, localNumber: p.outbound.from, remoteHash: hashNumber(deps.numberHashKey, p.outbound.to), status: p.status, durationSeconds: p.durationSeconds, at: now }
+      call = await endUnseenOutboundCall(tx, unseen) ?? await endCall(tx, p.callSid, p.status, p.durationSeconds, now)
+    }
+    if (call === null) return false
     // Consent was for this call: a token it never used must not admit a stream later.
-    if (first) await expireStreamTokens(tx, p.callSid, now)
-    return first
+    await expireStreamTokens(tx, p.callSid, now)
+    await deps.dialler.settle(tx, call, { status: p.status, answeredBy: p.answeredBy }, now)
+    return true
   })
   if (!ended) deps.log.info({ callSid: p.callSid, status: p.status }, 'status callback for an ended or unknown call ignored')
 }

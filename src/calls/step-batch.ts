@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js'
 import type { RawQuery, RawSql } from '../db/client.js'
 import { insertCalls, readCalls, readRoutes, writeSteps, type CallRoute, type CallSnapshot, type FlowVersionCache } from '../db/step-sql.js'
 import type { FlowDefinition } from '../flows/index.js'
-import { localOf, plan, type Plan, type PlanContext, type Snapshot, type StepInput } from './plan.js'
+import { isInbound, localOf, plan, type Plan, type PlanContext, type Snapshot, type StepInput } from './plan.js'
 import type { StreamTokenKey } from './stream-token.js'
 
 /** Object first, message second, as pino takes them. */
@@ -84,7 +84,8 @@ async function readPlanWrite (deps: StepBatchDeps, q: RawQuery, attempts: Attemp
     const { job, mode } = attempt
     const snapshot: Snapshot = { call: found.get(job.callSid) ?? null }
     if (job.kind === 'start') {
-      const route = routes.get(localOf(job)) ?? null
+      const found = routes.get(localOf(job)) ?? null
+      const route = found?.dialler != null && !isInbound(job) ? { ...found, ...found.dialler } : found
       snapshot.route = route === null ? null : { route, definition: route.publishedVersion === null ? null : await definitionOf(route.flowId, route.publishedVersion) }
     }
     const ctx: PlanContext = { now, publicUrl: deps.publicUrl, numberHashKey: deps.numberHashKey, streamTokenKey: deps.streamTokenKey }

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
-import type { CallState } from '../flows/index.js'
-import type { Executor } from './executor.js'
+import { initialCallState, type CallState } from '../flows/index.js'
+import { rowsOf, type Executor } from './executor.js'
 import { callEvents, calls, consents, recordings, streamTokens } from './schema.js'
 
 export interface NewCall {
@@ -48,15 +48,50 @@ export async function appendCallEvent (tx: Executor, callSid: string, event: Eve
  * Records the final status once; Twilio's retries of the same callback change nothing. The last
  * answer kept for a retry goes: steps of an ended call are answered <Hangup/>.
  */
-export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date) {
+export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date): Promise<EndedCall | null> {
   const rows = await tx.update(calls)
     .set({ status, endedAt: at, durationSeconds, stepSeq: sql`${calls.stepSeq} + 1`, lastTwiml: null })
     .where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
-    .returning({ id: calls.id, tenantId: calls.tenantId, stepSeq: calls.stepSeq })
+    .returning({ id: calls.id, tenantId: calls.tenantId, stepSeq: calls.stepSeq, direction: calls.direction, remoteHash: calls.remoteHash, lastStep: calls.lastStep })
   const row = rows[0]
-  if (row === undefined) return false
+  if (row === undefined) return null
   await tx.insert(callEvents).values({ tenantId: row.tenantId, callId: row.id, seq: row.stepSeq, node: null, input: null, outcome: `status-${status}`, at })
-  return true
+  // The optout node logs "suppressed" once the suppression is stored (flows/nodes/optout.ts).
+  const optedOut = row.direction === 'inbound' ? [] : await tx.select({ id: callEvents.id }).from(callEvents).where(and(eq(callEvents.callId, row.id), eq(callEvents.outcome, 'suppressed'))).limit(1)
+  return { callSid, tenantId: row.tenantId, direction: row.direction, remoteHash: row.remoteHash, flowRan: row.lastStep > 0, optedOut: optedOut.length > 0 }
+}
+
+/**
+ * The final status of an outbound call not on file: its placement is stored after Twilio
+ * answers the request, and a call that ends at once (busy, no answer) can report before that.
+ * The call is stored ended, on the number it was placed from, so the attempt behind it settles.
+ * Null: the number is not ours, or the call is on file after all.
+ */
+export async function endUnseenOutboundCall (tx: Executor, p: { callSid: string, localNumber: string, remoteHash: string, status: string, durationSeconds: number | null, at: Date }): Promise<EndedCall | null> {
+  const at = p.at.toISOString()
+  const rows = rowsOf<{ id: string, tenant_id: string }>(await tx.execute(sql`
+    insert into ${calls} (tenant_id, call_sid, direction, campaign_id, flow_id, remote_hash, remote_withheld, local_number, status, state, started_at, ended_at, duration_seconds, step_seq)
+    select n.tenant_id, ${p.callSid}, 'outbound', n.campaign_id, n.flow_id, ${p.remoteHash}, false, n.number, ${p.status}, ${JSON.stringify({ ...initialCallState(), ended: true })}::jsonb,
+      ${at}::timestamptz, ${at}::timestamptz, ${p.durationSeconds}, 1
+    from numbers n where n.number = ${p.localNumber}
+    on conflict (call_sid) do nothing
+    returning id, tenant_id`))
+  const row = rows[0]
+  if (row === undefined) return null
+  await tx.insert(callEvents).values({ tenantId: row.tenant_id, callId: row.id, seq: 1, node: null, input: null, outcome: `status-${p.status}`, at: p.at })
+  return { callSid: p.callSid, tenantId: row.tenant_id, direction: 'outbound', remoteHash: p.remoteHash, flowRan: false, optedOut: false }
+}
+
+/** A call as its final status found it. */
+export interface EndedCall {
+  callSid: string
+  tenantId: string
+  direction: string
+  remoteHash: string
+  /** At least one flow step was answered. */
+  flowRan: boolean
+  /** The caller opted out during the call (outbound calls only are asked). */
+  optedOut: boolean
 }
 
 // Twilio's progress statuses in the order a call goes through them

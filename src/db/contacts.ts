@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm'
-import type { Executor } from './executor.js'
+import { rowsOf, type Executor } from './executor.js'
 import { contacts, type ContactStatus } from './schema.js'
 
 export interface NewContact { numberHash: string, numberSealed: string, reference: string | null, timezone: string | null }
@@ -21,7 +21,7 @@ export async function addContacts (db: Executor, tenantId: string, campaignId: s
       returning 1
     )
     select count(*)::int as n from added`)
-  const [row] = (Array.isArray(result) ? result : (result as unknown as { rows: Array<{ n: number }> }).rows) as Array<{ n: number }>
+  const [row] = rowsOf<{ n: number }>(result)
   return Number(row?.n ?? 0)
 }
 

@@ -251,14 +251,30 @@ export const suppressions = pgTable('suppressions', {
   createdAt: createdAt()
 }, (t) => [uniqueIndex('suppressions_tenant_hash_idx').on(t.tenantId, t.numberHash, t.source)])
 
-// Outbound call attempts, counted against the campaign's callCap.
+// Outbound call attempts, counted against the campaign's callCap. The dialler's attempts name
+// their contact: such a row is written (and committed) before Twilio is asked to dial, so it is
+// what keeps a crash or a race from dialling twice, and what maxConcurrent and callsPerMinute
+// count across processes. It is in flight until settled with an outcome.
 export const callAttempts = pgTable('call_attempts', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   tenantId: tenantId(),
   campaignId: uuid('campaign_id').notNull().references(() => campaigns.id, { onDelete: 'cascade' }),
   numberHash: key('number_hash').notNull(),
-  at: timestamp('at', { withTimezone: true }).notNull()
-}, (t) => [index('call_attempts_campaign_hash_idx').on(t.campaignId, t.numberHash, t.at)])
+  at: timestamp('at', { withTimezone: true }).notNull(),
+  contactId: uuid('contact_id').references(() => contacts.id, { onDelete: 'cascade' }),
+  callSid: key('call_sid'),
+  outcome: text('outcome').$type<DialOutcome>(),
+  settledAt: timestamp('settled_at', { withTimezone: true })
+}, (t) => [
+  index('call_attempts_campaign_hash_idx').on(t.campaignId, t.numberHash, t.at),
+  index('call_attempts_campaign_at_idx').on(t.campaignId, t.at).where(sql`${t.contactId} is not null`),
+  index('call_attempts_call_sid_idx').on(t.callSid).where(sql`${t.callSid} is not null`),
+  // Never two of the dialler's calls at once to one number in the tenant, whichever process dials.
+  uniqueIndex('call_attempts_in_flight_idx').on(t.tenantId, t.numberHash).where(sql`${t.contactId} is not null and ${t.settledAt} is null`)
+])
+
+export const DIAL_OUTCOMES = ['human', 'machine', 'busy', 'noAnswer', 'failed', 'abandoned', 'optedOut'] as const
+export type DialOutcome = typeof DIAL_OUTCOMES[number]
 
 export const recordings = pgTable('recordings', {
   id: id(),

@@ -36,6 +36,11 @@ export interface CallRoute {
   flowId: string
   publishedVersion: number | null
   campaign: { id: string, timezone: string, hours: Record<string, [string, string][]>, holidays: string[], switchboard: string | null, endsAt: Date | null, storeCallerNumber: boolean }
+  /**
+   * The campaign's dialler flow, when it has one. The dialler stores its call before Twilio's
+   * first webhook in the usual case; a webhook that wins that race runs this flow, not the number's.
+   */
+  dialler: { flowId: string, publishedVersion: number | null } | null
 }
 
 export interface ConsentRow { node: string, prompt: string, digits: string | null, decision: string, granted: boolean }
@@ -124,11 +129,13 @@ export async function readCalls (q: RawQuery, callSids: string[], definitionOf: 
 }
 
 export const READ_ROUTES = `select n.number, n.tenant_id, t.offboarding_since, n.flow_id, f.published_version,
-  ca.id as campaign_id, ca.timezone, ca.hours, ca.holidays, ca.switchboard, ca.ends_at, ca.store_caller_number
+  ca.id as campaign_id, ca.timezone, ca.hours, ca.holidays, ca.switchboard, ca.ends_at, ca.store_caller_number,
+  df.id as dialler_flow_id, df.published_version as dialler_published_version
 from numbers n
 join campaigns ca on ca.id = n.campaign_id
 join flows f on f.id = n.flow_id
 join tenants t on t.id = n.tenant_id
+left join flows df on df.id = (ca.dialler->>'flowId')::uuid and df.campaign_id = ca.id
 where n.number = any(array(select jsonb_array_elements_text($1::text::jsonb)))`
 
 /**
@@ -151,7 +158,8 @@ export async function readRoutes (q: RawQuery, numbers: string[]): Promise<Map<s
       switchboard: r.switchboard as string | null,
       endsAt: rawDate(r.ends_at),
       storeCallerNumber: r.store_caller_number as boolean
-    }
+    },
+    dialler: r.dialler_flow_id === null ? null : { flowId: r.dialler_flow_id as string, publishedVersion: r.dialler_published_version as number | null }
   }]))
 }
 
@@ -181,7 +189,8 @@ export type FlowVersionCache = ReturnType<typeof createFlowVersionCache>
 
 // ---- Writes. Data-modifying CTEs run to completion with the statement, all or nothing
 // (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING). The
-// effects' tables are written by the same CTEs in both statements (STEP_EFFECTS).
+// effects' tables are written by the same CTEs in both statements (STEP_EFFECTS). An opt-out
+// also takes the number off every campaign's contact list still to be called.
 
 const STEP_EFFECTS = `ev as (
   insert into call_events (tenant_id, call_id, seq, node, input, outcome, at)
@@ -199,6 +208,9 @@ const STEP_EFFECTS = `ev as (
   select distinct on (w.tenant_id, w.remote_hash) w.tenant_id, w.remote_hash, 'ivr', 'opted out in the IVR', w.call_sid, $1::text::timestamptz
   from w where w.suppress
   on conflict do nothing
+), sc as (
+  update contacts set status = 'suppressed', next_attempt_at = null, last_outcome = 'optedOut'
+  where status in ('pending', 'scheduled') and (tenant_id, number_hash) in (select w.tenant_id, w.remote_hash from w where w.suppress)
 )`
 
 // A call is written only if it is still as it was read: the same last step and event number, and

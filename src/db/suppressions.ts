@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
-import type { Executor } from './executor.js'
+import { rowsOf, type Executor } from './executor.js'
 import { callAttempts, dsrRequests, suppressions } from './schema.js'
 
 export type SuppressionSource = 'ivr' | 'api' | 'import' | 'registry'
@@ -116,9 +116,6 @@ function hashArray (hashes: string[]): string {
 }
 
 /** db.execute answers with the rows (postgres.js) or with { rows } (PGlite). */
-function rowsOf<T> (result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
-}
 
 export async function recordAttempt (db: Executor, attempt: { tenantId: string, campaignId: string, numberHash: string, at: Date }): Promise<void> {
   await db.insert(callAttempts).values(attempt)

@@ -4,7 +4,7 @@ export interface TwilioRest {
   /** Starts a media stream on a live call without replacing what the call is doing (Streams resource). */
   startStream (callSid: string, stream: { url: string, name: string, token: string }): Promise<void>
   /** Places an outbound call; Twilio fetches `url` (our /twilio/voice) when it is answered. */
-  placeCall (call: { to: string, from: string, url: string, statusCallback: string }): Promise<{ sid: string, status: string }>
+  placeCall (call: { to: string, from: string, url: string, statusCallback: string, machineDetection?: 'Enable' | 'DetectMessageEnd' | undefined }): Promise<{ sid: string, status: string }>
   /**
    * Points one of the account's numbers at this server (its voice URL, status callback and
    * fallback URL, all POST). Null when the account has no such number.
@@ -51,7 +51,8 @@ export function createTwilioRest (config: Pick<Config, 'twilioAccountSid' | 'twi
         method: 'POST',
         statusCallback: call.statusCallback,
         statusCallbackMethod: 'POST',
-        statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed']
+        statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+        ...(call.machineDetection !== undefined ? { machineDetection: call.machineDetection } : {})
       })
       return { sid: created.sid, status: created.status }
     },

@@ -129,7 +129,9 @@ t.test('the committer reached without the batcher answers a retry from the store
     db: app.database.db,
     clock,
     log,
-    steps: async (job) => (await runStepBatch(committer, [job]))[0]!
+    steps: async (job) => (await runStepBatch(committer, [job]))[0]!,
+    numberHashKey: app.config.numberHashKey,
+    dialler: app.dialler
   }, { callSid: call.callSid, node: 'consent', step: 1, digits: '1' })
   await checkAtRest(t, app, tenantId, call.callSid, first, again)
 })

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { CsvTooLarge, tooLargeMessage } from '../../csv/lines.js'
 import auditRoutes from './audit.js'
 import contactRoutes from './contacts.js'
+import diallerRoutes from './dialler.js'
 import callRoutes from './calls.js'
 import dsrRoutes from './dsr.js'
 import recordingRoutes from './recordings.js'
@@ -28,6 +29,7 @@ const apiRoutes: FastifyPluginAsync = async (app) => {
   await app.register(userRoutes)
   await app.register(campaignRoutes)
   await app.register(contactRoutes)
+  await app.register(diallerRoutes)
   await app.register(flowRoutes)
   await app.register(numberRoutes)
   await app.register(callRoutes)

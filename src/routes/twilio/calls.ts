@@ -54,7 +54,7 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
     concurrency: app.database.kind === 'pglite' ? 1 : BATCHES_IN_FLIGHT,
     maxSize: MAX_BATCH
   })
-  const deps = (log: CallStepDeps['log']): CallStepDeps => ({ db: app.database.db, clock: app.clock, log, steps: async (job) => await batcher.submit(job) })
+  const deps = (log: CallStepDeps['log']): CallStepDeps => ({ db: app.database.db, clock: app.clock, log, steps: async (job) => await batcher.submit(job), numberHashKey: app.config.numberHashKey, dialler: app.dialler })
 
   app.post('/voice', {
     schema: { summary: 'A call starts: run the start of its number\'s published flow', tags: ['twilio'], body: VoiceParamsSchema, response: TwimlReply }
@@ -81,8 +81,9 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/status', {
     schema: { summary: 'Call status callback (idempotent)', tags: ['twilio'], body: StatusParamsSchema, response: TwimlReply }
   }, async (request, reply) => {
-    const { CallSid, CallStatus, CallDuration } = request.body
-    await callStatus(deps(callLog(request, CallSid)), { callSid: CallSid, status: CallStatus, durationSeconds: CallDuration !== undefined ? Number(CallDuration) : null })
+    const { CallSid, CallStatus, CallDuration, AnsweredBy, Direction, From, To } = request.body
+    const outbound = Direction?.startsWith('outbound') === true && From !== undefined && To !== undefined ? { from: From, to: To } : null
+    await callStatus(deps(callLog(request, CallSid)), { callSid: CallSid, status: CallStatus, durationSeconds: CallDuration !== undefined ? Number(CallDuration) : null, answeredBy: AnsweredBy ?? null, outbound })
     return reply.type('text/xml').send(emptyTwiml())
   })
 }

@@ -37,7 +37,12 @@ export const FlowQuerySchema = Type.Object({
 export const StatusParamsSchema = Type.Object({
   CallSid,
   CallStatus: Type.String({ maxLength: 32 }),
-  CallDuration: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' }))
+  CallDuration: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+  // Answering-machine detection's verdict on an outbound call: human, machine_start, fax, unknown…
+  AnsweredBy: Type.Optional(Type.String({ maxLength: 32 })),
+  Direction: Type.Optional(Param),
+  From: Type.Optional(Param),
+  To: Type.Optional(Param)
 }, extra)
 
 export const TwimlReply = {
