@@ -226,7 +226,6 @@ export async function hasWorkLeft (db: Executor, campaignId: string): Promise<bo
   return rows.length > 0
 }
 
-
 /** The dialler's state and why it stopped or paused itself. */
 export async function diallerStateOf (db: Executor, campaignId: string): Promise<{ state: DiallerState, reason: string | null }> {
   const [row] = await db.select({ state: campaigns.diallerState, reason: campaigns.diallerReason }).from(campaigns).where(eq(campaigns.id, campaignId))

@@ -147,15 +147,28 @@ export function createDialler (deps: DiallerDeps) {
         }
         // The call's row first, then the attempt's: the status callback locks them in that order.
         await insertCall(tx, {
-          tenantId: campaign.tenantId, callSid: p.callSid, direction: 'outbound', campaignId: campaign.id, flowId: campaign.dialler.flowId,
-          flowVersion: campaign.flowVersion, remoteHash: p.contact.numberHash, remoteNumber: null, remoteWithheld: false,
-          localNumber: campaign.dialler.callerId, status: p.status!, state: initialCallState(), startedAt: now
+          tenantId: campaign.tenantId,
+          callSid: p.callSid,
+          direction: 'outbound',
+          campaignId: campaign.id,
+          flowId: campaign.dialler.flowId,
+          flowVersion: campaign.flowVersion,
+          remoteHash: p.contact.numberHash,
+          remoteNumber: null,
+          remoteWithheld: false,
+          localNumber: campaign.dialler.callerId,
+          status: p.status!,
+          state: initialCallState(),
+          startedAt: now
         })
         await attachCallSid(tx, p.attemptId, p.callSid)
       }
       const ok = placed.filter((p) => p.callSid !== null)
       await appendAudit(tx, {
-        tenantId: campaign.tenantId, actor, action: 'dialler.place', subject: `campaign:${campaign.id}`,
+        tenantId: campaign.tenantId,
+        actor,
+        action: 'dialler.place',
+        subject: `campaign:${campaign.id}`,
         details: { placed: ok.map((p) => ({ contactId: p.contact.id, callSid: p.callSid })), failed: placed.length - ok.length, skipped: claimed.skipped },
         at: now
       })

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { and, eq, isNotNull } from 'drizzle-orm'
 import t, { type Test } from 'tap'
-import { callAttempts, contacts, suppressions } from '../../src/db/schema.js'
+import { callAttempts, suppressions } from '../../src/db/schema.js'
 import { CALLER, caller, NUMBER, setup } from '../call-setup.js'
 import { fakeTwilioApi } from '../fake-twilio-api.js'
-import { injectTransport } from '../harness/twilio-caller.js'
+import { injectTransport, type TwilioTransport } from '../harness/twilio-caller.js'
 import { ACCOUNT_SID, twilioCallees, type CalleeScript, type Scripts } from '../harness/twilio-callee.js'
 import { admin, bearer, TWILIO_TOKEN } from '../helper.js'
 
@@ -31,11 +31,12 @@ const settings = (flowId: string, over: Record<string, unknown> = {}) => ({
 
 /** A campaign with the outbound flow as its dialler's, against the Twilio stand-in running `scripts`. */
 async function outbound (t: Test, scripts: Scripts, over: Record<string, unknown> = {}) {
-  let callees: ReturnType<typeof twilioCallees> | undefined
-  const api = await fakeTwilioApi(t, { auth: { accountSid: ACCOUNT_SID, authToken: TWILIO_TOKEN }, placed: (call) => callees!.placed(call) })
+  const transports: TwilioTransport[] = []
+  const callees = twilioCallees(transports, scripts)
+  const api = await fakeTwilioApi(t, { auth: { accountSid: ACCOUNT_SID, authToken: TWILIO_TOKEN }, placed: callees.placed })
   const s = await setup(t, { env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_API_URL: api.url } })
   const { app, campaignId } = s
-  callees = twilioCallees([injectTransport(app)], scripts)
+  transports.push(injectTransport(app))
   const ops = bearer(s.opsKey)
   const flowId = (await app.inject({ method: 'POST', url: '/api/flows', headers: ops, payload: { name: 'Outbound', campaignId } })).json().id
   t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition: outboundFlow } })).statusCode, 201)
@@ -64,7 +65,7 @@ async function outbound (t: Test, scripts: Scripts, over: Record<string, unknown
     /** One dialler turn, then every call it placed played out. */
     async tick () {
       const { placed } = await app.dialler.tick()
-      await callees!.settled()
+      await callees.settled()
       return placed
     },
     async contact (number: string) {
