@@ -28,7 +28,7 @@ function answer (outcome: StepOutcome): string {
 }
 
 /** POST /twilio/voice: a call starts (inbound, or an outbound call answered). */
-export async function startCall (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string }): Promise<string> {
+export async function startCall (deps: CallStepDeps, p: { callSid: string, from: string, to: string, direction: string, answeredBy?: string }): Promise<string> {
   return answer(await deps.steps({ kind: 'start', ...p, log: deps.log }))
 }
 

@@ -15,7 +15,7 @@ import { replayTwiml, streamTokenFor, tokenHash, twimlAtRest, type StreamTokenKe
 
 /** A webhook step: a call starting (/twilio/voice) or going on (/twilio/flow). */
 export type StepInput =
-  | { kind: 'start', callSid: string, from: string, to: string, direction: string }
+  | { kind: 'start', callSid: string, from: string, to: string, direction: string, answeredBy?: string }
   | { kind: 'step', callSid: string, input: FlowInput, step?: number }
 
 /** What was read for the step. `route` only for a start; `call` null: no such call (for a start, presumed: its insert checks). */
@@ -50,6 +50,9 @@ export interface Plan {
 const E164 = /^\+[1-9][0-9]{7,14}$/
 
 export const isInbound = (p: { direction: string }): boolean => !p.direction.startsWith('outbound')
+/** Answering-machine detection's AnsweredBy: machine_start, machine_end_beep… or fax. */
+const answeredByMachine = (p: { direction: string, answeredBy?: string }): boolean =>
+  !isInbound(p) && p.answeredBy !== undefined && (p.answeredBy.startsWith('machine') || p.answeredBy === 'fax')
 /** Our number: the one called (inbound) or calling (outbound). */
 export const localOf = (p: { from: string, to: string, direction: string }): string => isInbound(p) ? p.to : p.from
 export const remoteOf = (p: { from: string, to: string, direction: string }): string => (isInbound(p) ? p.from : p.to).trim()
@@ -86,11 +89,12 @@ function planStart (snapshot: Snapshot, input: Extract<StepInput, { kind: 'start
     return { reply: ended ? forwardOrApologise(campaign.switchboard) : apologyTwiml(), write, switchboard, log: [{ level: 'warn', obj: { callSid: input.callSid, campaignId: campaign.id, outcome }, msg: 'call not run through a flow' }] }
   }
   // Twilio's retry of a start, or an outbound call answered: the call on file takes its step.
-  if (snapshot.call !== null) return { ...planStep(snapshot.call, { kind: 'step', callSid: input.callSid, input: { kind: 'start' } }, ctx), switchboard }
+  const start: FlowInput = { kind: 'start', ...(answeredByMachine(input) ? { machine: true } : {}) }
+  if (snapshot.call !== null) return { ...planStep(snapshot.call, { kind: 'step', callSid: input.callSid, input: start }, ctx), switchboard }
   const call = newCall(ctx, input.callSid, inbound, local, remoteOf(input), route, ctx.now)
   const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
   const fresh: CallSnapshot = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
-  const { reply, write, log } = runPlanned(fresh, { kind: 'start' }, ctx)
+  const { reply, write, log } = runPlanned(fresh, start, ctx)
   return { reply, write: { target: { kind: 'insert', call }, ...write }, log, switchboard }
 }
 

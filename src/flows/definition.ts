@@ -165,6 +165,9 @@ export type NodeOf<T extends NodeType> = Extract<FlowNode, { type: T }>
 export const FlowDefinitionSchema = Type.Object(
   {
     start: NodeId,
+    // Where an outbound call answered by a machine begins (answering-machine detection): a
+    // message saying who called and how to opt out. Absent: such a call is hung up.
+    machine: Type.Optional(NodeId),
     nodes: Type.Record(Type.String(), FlowNodeSchema, { maxProperties: MAX_NODES }),
   },
   { additionalProperties: false }

@@ -43,6 +43,19 @@ function walk (def: FlowDefinition, turn: Turn, input: FlowInput): StepResult {
       if (turn.state.node !== null || turn.state.steps !== 0) {
         return endSafely(turn, def.start, 'refused-already-started')
       }
+      if (input.machine === true) {
+        // A machine cannot choose anything: it hears the flow's message for machines, or nothing.
+        if (def.machine === undefined) {
+          turn.log(def.start, 'machine-hangup')
+          transition = { kind: 'end' }
+          current = def.start
+          break
+        }
+        turn.log(def.machine, 'machine-answered')
+        current = def.machine
+        transition = { kind: 'goto', to: def.machine }
+        break
+      }
       current = def.start
       transition = { kind: 'goto', to: def.start }
       break

@@ -59,7 +59,7 @@ export function graphView (def: unknown): GraphView | null {
     if (nodeCount(def) > MAX_GRAPH_VIEW_NODES) return null
     const shape = readShape(def)
     if (shape.incomplete || shape.start === undefined) return null
-    const graph = buildGraph(shape.start, shape.nodes)
+    const graph = buildGraph(shape.start, shape.nodes, shape.machine !== undefined && shape.nodes.has(shape.machine) ? shape.machine : undefined)
     const { entry } = consentProof(graph)
     const seen = reachable(graph)
     const nodes: GraphViewNode[] = []

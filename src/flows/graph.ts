@@ -12,14 +12,16 @@ export interface GraphNode {
 
 export interface FlowGraph {
   start: string;
+  /** Where calls begin: start, and the machine entry when the flow has one. */
+  entries: string[];
   /** In definition order, which keeps every report deterministic. */
   nodes: Map<string, GraphNode>;
 }
 
 export type EdgeFilter = (edge: Edge) => boolean
 
-export function buildGraph (start: string, nodes: Map<string, FlowNode>): FlowGraph {
-  const graph: FlowGraph = { start, nodes: new Map() }
+export function buildGraph (start: string, nodes: Map<string, FlowNode>, machine?: string): FlowGraph {
+  const graph: FlowGraph = { start, entries: machine === undefined || machine === start ? [start] : [start, machine], nodes: new Map() }
   for (const [id, node] of nodes) {
     const handler = handlerFor(node)
     graph.nodes.set(id, { node, waits: handler.waits, edges: handler.edges(node) })
@@ -34,10 +36,8 @@ function successors (graph: FlowGraph, id: string, follow: EdgeFilter): string[]
 }
 
 export function reachable (graph: FlowGraph): Set<string> {
-  const seen = new Set<string>()
-  if (!graph.nodes.has(graph.start)) return seen
-  const queue = [graph.start]
-  seen.add(graph.start)
+  const queue = graph.entries.filter((id) => graph.nodes.has(id))
+  const seen = new Set<string>(queue)
   for (let i = 0; i < queue.length; i += 1) {
     for (const next of successors(graph, queue[i] as string, () => true)) {
       if (!seen.has(next)) {
@@ -157,10 +157,10 @@ export function summarizePath (path: string[]): PathSummary {
 }
 
 export interface MustProof {
-  /** The property certainly holds on entry, whichever path the call took; absent: not reached from start. */
+  /** The property certainly holds on entry, whichever path the call took; absent: not reached from an entry. */
   entry: Map<string, boolean>;
   /**
-   * A shortest path from start to `id` along which the property does not hold, summarised;
+   * A shortest path from an entry to `id` along which the property does not hold, summarised;
    * costs O(PATH_ENDS) whatever the path's length. [id] when there is none.
    */
   pathWithout(id: string): PathSummary;
@@ -173,7 +173,7 @@ export function consentProof (graph: FlowGraph): MustProof {
 
 /**
  * A compliance proof, in one breadth-first pass over (node, property holds) pairs starting at
- * (start, false). Along an edge the value is what `carry` makes of it (for consent: a consent
+ * (entry, false) for each entry (start, and the machine entry). Along an edge the value is what `carry` makes of it (for consent: a consent
  * node's granted edge sets it, its denied and noInput edges clear it, any other keeps it). The
  * property certainly holds on entry to a node when its (node, false) pair is never reached,
  * which is the "must" dataflow answer (AND over every way in). Each pair is visited once and each edge
@@ -190,14 +190,17 @@ export function mustProof (graph: FlowGraph, carry: (from: string, edge: Edge, h
   const parent = new Int32Array(size).fill(-1)
   const depth = new Int32Array(size).fill(-1)
   const anchor = new Int32Array(size)
-  const startIndex = indexOf.get(graph.start)
-  if (startIndex !== undefined) {
+  const entries = graph.entries.flatMap((id) => indexOf.has(id) ? [indexOf.get(id) as number] : [])
+  if (entries.length > 0) {
     const queue = new Int32Array(size)
     let tail = 0
-    const first = 2 * startIndex
-    depth[first] = 0
-    anchor[first] = first
-    queue[tail++] = first
+    for (const index of entries) {
+      const first = 2 * index
+      if (depth[first] !== -1) continue
+      depth[first] = 0
+      anchor[first] = first
+      queue[tail++] = first
+    }
     for (let head = 0; head < tail; head += 1) {
       const pair = queue[head] as number
       const held = (pair & 1) === 1

@@ -19,6 +19,8 @@ export interface Shape {
   problems: Problem[];
   /** The start node id, when it is a string. */
   start: string | undefined;
+  /** The node an answering machine begins at, when it is a string. */
+  machine: string | undefined;
   /** Nodes whose shape is right, by id, in definition order. */
   nodes: Map<string, FlowNode>;
   /** Ids of every node, including the malformed ones. */
@@ -34,7 +36,7 @@ function isPlainObject (value: unknown): value is Record<string, unknown> {
 }
 
 export function readShape (def: unknown): Shape {
-  const shape: Shape = { problems: [], start: undefined, nodes: new Map(), ids: new Set(), nodesRead: false, incomplete: false }
+  const shape: Shape = { problems: [], start: undefined, machine: undefined, nodes: new Map(), ids: new Set(), nodesRead: false, incomplete: false }
   const problems = shape.problems
   if (!isPlainObject(def)) {
     problems.push({ path: '', message: 'a flow definition must be a JSON object { "start": …, "nodes": { … } }' })
@@ -42,8 +44,8 @@ export function readShape (def: unknown): Shape {
     return shape
   }
   for (const key of Object.keys(def)) {
-    if (key !== 'start' && key !== 'nodes') {
-      problems.push({ path: pointer(key), message: `unknown property ${quote(key)}: a flow has only "start" and "nodes"` })
+    if (key !== 'start' && key !== 'nodes' && key !== 'machine') {
+      problems.push({ path: pointer(key), message: `unknown property ${quote(key)}: a flow has only "start", "machine" and "nodes"` })
     }
   }
   if (!Object.hasOwn(def, 'start')) {
@@ -52,6 +54,10 @@ export function readShape (def: unknown): Shape {
     problems.push({ path: '/start', message: 'start must be the id of a node' })
   } else {
     shape.start = def.start
+  }
+  if (Object.hasOwn(def, 'machine')) {
+    if (typeof def.machine !== 'string' || def.machine === '') problems.push({ path: '/machine', message: 'machine must be the id of a node' })
+    else shape.machine = def.machine
   }
   if (!Object.hasOwn(def, 'nodes')) {
     problems.push({ path: '/nodes', message: 'nodes is missing: give an object of node id → node' })

@@ -20,7 +20,8 @@ export function initialCallState (): CallState {
 }
 
 export type FlowInput =
-  | { kind: 'start' }
+  /** `machine`: answering-machine detection says a machine answered this outbound call. */
+  | { kind: 'start', machine?: boolean }
   /** `digits` '' or undefined means the caller pressed nothing. */
   | { kind: 'resume'; node: string; digits?: string; dialStatus?: string }
 

@@ -37,8 +37,13 @@ function collectProblems (def: unknown): Problem[] {
       problems.push({ path: pointer('nodes', id, ...found.field), message: found.message })
     }
   }
+  if (shape.machine !== undefined && shape.nodesRead) {
+    const entry = shape.nodes.get(shape.machine)
+    if (entry === undefined) problems.push({ path: '/machine', message: `machine names no node ${quote(shape.machine)}` })
+    else if (entry.type !== 'say' && entry.type !== 'play') problems.push({ path: '/machine', message: `machine must name a say or play node (a message saying who called and how to opt out), not a ${entry.type} node` })
+  }
   if (shape.start === undefined || !shape.nodes.has(shape.start)) return problems
-  const graph = buildGraph(shape.start, shape.nodes)
+  const graph = buildGraph(shape.start, shape.nodes, shape.machine !== undefined && shape.nodes.has(shape.machine) ? shape.machine : undefined)
   // A malformed node's edges are unknown, so what it reaches cannot be told apart from
   // what nothing reaches.
   if (!shape.incomplete) problems.push(...unreachableNodes(graph))
@@ -58,7 +63,7 @@ function unreachableNodes (graph: FlowGraph): Problem[] {
   const seen = reachable(graph)
   return [...graph.nodes.keys()]
     .filter((id) => !seen.has(id))
-    .map((id) => ({ path: pointer('nodes', id), message: `node "${id}" is unreachable from start` }))
+    .map((id) => ({ path: pointer('nodes', id), message: `node "${id}" is unreachable from start${graph.entries.length > 1 ? ' or machine' : ''}` }))
 }
 
 /** An edge of `id` that stays inside the loop; every member of a loop has one. */

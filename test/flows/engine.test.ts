@@ -20,6 +20,7 @@ import {
   start,
 } from './helpers.js'
 import { runStep } from '../../src/flows/engine.js'
+import type { FlowDefinition } from '../../src/flows/definition.js'
 
 const design = load('design-example.json')
 const everyNode = load('every-node-type.json')
@@ -315,4 +316,18 @@ t.test('alwaysOpenCampaign', async (t) => {
   t.equal(alwaysOpenCampaign('+442071234567').switchboard, '+442071234567')
   t.equal(alwaysOpenCampaign('reception').switchboard, null)
   t.same(alwaysOpenCampaign().hours.sun, [['00:00', '24:00']])
+})
+
+t.test('an outbound call answered by a machine begins at the machine entry, or hangs up', async (t) => {
+  const def = { start: 'hello', machine: 'message', nodes: { hello: { type: 'say', text: 'Hello.', next: 'bye' }, message: { type: 'say', text: 'Acme called; call back and press 9 to stop our calls.', next: 'bye' }, bye: { type: 'hangup' } } } as FlowDefinition
+  const machine = runStep(def, initialCallState(), { kind: 'start', machine: true }, ctx())
+  t.equal(machine.twiml, `${XML}<Response><Say>Acme called; call back and press 9 to stop our calls.</Say><Hangup/></Response>`)
+  t.same(logs(machine.effects)[0], ['message', 'machine-answered'])
+  t.equal(machine.nextState.ended, true)
+  const person = runStep(def, initialCallState(), { kind: 'start' }, ctx())
+  t.match(person.twiml, '<Say>Hello.</Say>')
+  const without: FlowDefinition = { start: def.start, nodes: def.nodes }
+  const hungUp = runStep(without, initialCallState(), { kind: 'start', machine: true }, ctx())
+  t.equal(hungUp.twiml, `${XML}<Response><Hangup/></Response>`)
+  t.same(logs(hungUp.effects), [['hello', 'machine-hangup']])
 })

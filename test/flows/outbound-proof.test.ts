@@ -53,3 +53,24 @@ t.test('an opt-out without a menu before it is no problem: the callee is not cal
   } as unknown as FlowDefinition)
   t.same(checkOutboundFlow(def), [])
 })
+
+t.test('the machine entry: a message for answering machines, checked like start\'s paths', async (t) => {
+  const example = JSON.parse(readFileSync(new URL('../../examples/outbound-flow.json', import.meta.url), 'utf8')) as FlowDefinition
+  t.equal(example.machine, 'voicemail')
+  t.same(validateFlow(example), [], 'the example is valid')
+  t.same(checkOutboundFlow(example), [], 'the machine path needs no offer: a machine cannot press a key')
+
+  const silent = { ...example, machine: 'bye' }
+  t.match(validateFlow(silent), [{ path: '/machine', message: /say or play node.*not a hangup node/ }], 'a machine entry that says nothing is refused')
+  t.match(validateFlow({ ...example, machine: 'nowhere' }), [{ path: '/machine', message: 'machine names no node "nowhere"' }])
+  t.match(validateFlow({ ...example, machine: 7 }), [{ path: '/machine', message: 'machine must be the id of a node' }])
+
+  // Nodes reached only from the machine entry are reachable; without it they are not.
+  const noMachine = { ...example } as Partial<FlowDefinition>
+  delete noMachine.machine
+  t.match(validateFlow(noMachine), [{ path: '/nodes/voicemail', message: 'node "voicemail" is unreachable from start' }])
+
+  // The consent proof covers the machine's path too.
+  const recordsMachines = { ...example, nodes: { ...example.nodes, voicemail: { type: 'say', text: 'Hello from Acme.', next: 'record' } } } as FlowDefinition
+  t.match(validateFlow(recordsMachines), [{ path: '/nodes/record', message: /recording without consent: the path voicemail → record/ }])
+})

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { callAttempts, suppressions } from '../../src/db/schema.js'
 import { CALLER, caller, NUMBER, setup } from '../call-setup.js'
 import { fakeTwilioApi } from '../fake-twilio-api.js'
+import { eventually } from '../harness/eventually.js'
 import { injectTransport, type TwilioTransport } from '../harness/twilio-caller.js'
 import { ACCOUNT_SID, twilioCallees, type CalleeScript, type Scripts } from '../harness/twilio-callee.js'
 import { admin, bearer, TWILIO_TOKEN } from '../helper.js'
@@ -116,6 +117,7 @@ t.test('a run through the list: placement as DESIGN says, outcomes by script, re
   t.same(first.form.getAll('StatusCallbackEvent'), ['initiated', 'ringing', 'answered', 'completed'])
   t.equal(first.form.get('MachineDetection'), 'Enable')
   t.match(run.callees.calls.find((c) => c.to === numbers.person)!.replies[0], /Acme calling about your enquiry/, 'the answered call runs the dialler\'s flow')
+  t.match(run.callees.calls.find((c) => c.to === numbers.machine)!.replies[0], /<Say>[^<]*call us back on 020 7946 0018 and press 9\.<\/Say><Hangup\/>/, 'a machine hears the message for machines')
 
   t.match(await run.contact(numbers.person), { status: 'completed', attempts: 1, lastOutcome: 'human', nextAttemptAt: null })
   t.match(await run.contact(numbers.optsOut), { status: 'suppressed', attempts: 1, lastOutcome: 'optedOut' })
@@ -261,4 +263,30 @@ t.test('abandoned calls: counted, not re-dialled within 72 hours, and past the l
   t.equal(await run.tick(), 0, 'paused: nothing dialled')
   t.equal((await run.act('resume')).statusCode, 200)
   t.equal(await run.tick(), 1, 'resumed by ops')
+})
+
+t.test('an attempt whose outcome never comes is settled as failed after its timeout; one Twilio refuses, at once', async (t) => {
+  // The first callee's status callbacks never arrive: the call stays up at Twilio for ever.
+  const never = new Promise<void>(() => {})
+  const run = await outbound(t, (to, attempt) => to === N(81) && attempt === 1 ? { ...PERSON, hold: never } : PERSON, { maxAttempts: 2 })
+  await run.load([N(80)])
+  run.clock.advance(1_000)
+  await run.load([N(81)])
+  await run.act('start')
+  run.api.failNext()
+  t.equal((await run.app.dialler.tick()).placed, 1, 'Twilio refused the first, placed the second')
+  t.match(await run.contact(N(80)), { status: 'scheduled', attempts: 1, lastOutcome: 'failed', nextAttemptAt: '2026-11-24T10:00:11.000Z' })
+  t.match(await run.contact(N(81)), { status: 'dialling', attempts: 1 })
+  run.clock.advance(3 * 3600_000)
+  t.match(await run.app.dialler.tick(), { lost: 0, placed: 1 }, 'a call may last hours; the refused one is tried again')
+  t.match(await run.contact(N(81)), { status: 'dialling' })
+  run.clock.advance(3600_000 + 11 * 60_000)
+  t.match(await run.app.dialler.tick(), { lost: 1 }, 'past the longest call Twilio makes it is lost')
+  t.match(await run.contact(N(81)), { status: 'scheduled', lastOutcome: 'failed' })
+  run.clock.advance(10_000)
+  t.match(await run.app.dialler.tick(), { placed: 1 }, 'tried again')
+  // Not run.tick(): the first call to N(81) never ends.
+  await eventually('the second calls ended', async () => (await run.status()).inFlight === 0)
+  t.match(await run.contact(N(81)), { status: 'completed', attempts: 2 })
+  t.match(await run.status(), { outcomes: { failed: 2, human: 2 } })
 })

@@ -59,8 +59,8 @@ const callRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/voice', {
     schema: { summary: 'A call starts: run the start of its number\'s published flow', tags: ['twilio'], body: VoiceParamsSchema, response: TwimlReply }
   }, async (request, reply) => {
-    const { CallSid, From, To, Direction } = request.body
-    const twiml = await startCall(deps(callLog(request, CallSid)), { callSid: CallSid, from: From, to: To, direction: Direction ?? 'inbound' })
+    const { CallSid, From, To, Direction, AnsweredBy } = request.body
+    const twiml = await startCall(deps(callLog(request, CallSid)), { callSid: CallSid, from: From, to: To, direction: Direction ?? 'inbound', ...(AnsweredBy !== undefined ? { answeredBy: AnsweredBy } : {}) })
     return reply.type('text/xml').send(twiml)
   })
 

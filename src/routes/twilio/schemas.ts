@@ -19,7 +19,9 @@ export const VoiceParamsSchema = Type.Object({
   CallSid,
   From: Param,
   To: Param,
-  Direction: Type.Optional(Param)
+  Direction: Type.Optional(Param),
+  // Answering-machine detection's verdict on an outbound call (human, machine_start, fax, unknown…).
+  AnsweredBy: Type.Optional(Type.String({ maxLength: 32 }))
 }, extra)
 
 export const FlowParamsSchema = Type.Object({
