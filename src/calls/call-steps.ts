@@ -2,7 +2,6 @@ import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
 import type { Dialler } from '../dialler/dialler.js'
 import { endCall, endUnseenOutboundCall, setCallStatus } from '../db/calls.js'
-import { expireStreamTokens } from '../db/recordings.js'
 import type { FlowInput } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
 import { StepFailed, type StepJob, type StepLog, type StepOutcome } from './step-batch.js'
@@ -58,8 +57,6 @@ export async function callStatus (deps: CallStepDeps, p: { callSid: string, stat
       call = await endUnseenOutboundCall(tx, unseen) ?? await endCall(tx, p.callSid, p.status, p.durationSeconds, now)
     }
     if (call === null) return false
-    // Consent was for this call: a token it never used must not admit a stream later.
-    await expireStreamTokens(tx, p.callSid, now)
     await deps.dialler.settle(tx, call, { status: p.status, answeredBy: p.answeredBy }, now)
     return true
   })

@@ -19,9 +19,11 @@ export interface NewCall {
   startedAt: Date
 }
 
-/** Inserts the call unless Twilio already told us about it (a retried webhook). */
-export async function insertCall (db: Executor, call: NewCall): Promise<void> {
-  await db.insert(calls).values(call).onConflictDoNothing({ target: calls.callSid })
+/** Inserts the calls Twilio has not already told us about (a retried webhook, an early status). */
+export async function insertCall (db: Executor, call: NewCall | NewCall[]): Promise<void> {
+  const list = Array.isArray(call) ? call : [call]
+  if (list.length === 0) return
+  await db.insert(calls).values(list).onConflictDoNothing({ target: calls.callSid })
 }
 
 export interface EventRow { node: string | null, input: string | null, outcome: string }
@@ -49,16 +51,27 @@ export async function appendCallEvent (tx: Executor, callSid: string, event: Eve
  * answer kept for a retry goes: steps of an ended call are answered <Hangup/>.
  */
 export async function endCall (tx: Executor, callSid: string, status: string, durationSeconds: number | null, at: Date): Promise<EndedCall | null> {
-  const rows = await tx.update(calls)
-    .set({ status, endedAt: at, durationSeconds, stepSeq: sql`${calls.stepSeq} + 1`, lastTwiml: null })
-    .where(and(eq(calls.callSid, callSid), isNull(calls.endedAt)))
-    .returning({ id: calls.id, tenantId: calls.tenantId, stepSeq: calls.stepSeq, direction: calls.direction, remoteHash: calls.remoteHash, lastStep: calls.lastStep })
+  // One statement: this runs for every call, and the dialler's pace is 100 calls a second.
+  // Consent was for this call: a stream token it never used must not admit a stream later.
+  // The optout node logs "suppressed" once the suppression is stored (flows/nodes/optout.ts).
+  const when = at.toISOString()
+  const rows = rowsOf<{ tenant_id: string, direction: string, remote_hash: string, last_step: number, opted_out: boolean }>(await tx.execute(sql`
+    with c as (
+      update ${calls} set status = ${status}, ended_at = ${when}::timestamptz, duration_seconds = ${durationSeconds}, step_seq = step_seq + 1, last_twiml = null
+      where call_sid = ${callSid} and ended_at is null
+      returning id, tenant_id, step_seq, direction, remote_hash, last_step
+    ), e as (
+      insert into ${callEvents} (tenant_id, call_id, seq, node, input, outcome, at)
+      select tenant_id, id, step_seq, null, null, ${`status-${status}`}, ${when}::timestamptz from c
+    ), t as (
+      update ${streamTokens} set used_at = ${when}::timestamptz where call_sid = ${callSid} and used_at is null and exists (select 1 from c)
+    )
+    select c.tenant_id, c.direction, c.remote_hash, c.last_step,
+      c.direction <> 'inbound' and exists (select 1 from ${callEvents} ce where ce.call_id = c.id and ce.outcome = 'suppressed') as opted_out
+    from c`))
   const row = rows[0]
   if (row === undefined) return null
-  await tx.insert(callEvents).values({ tenantId: row.tenantId, callId: row.id, seq: row.stepSeq, node: null, input: null, outcome: `status-${status}`, at })
-  // The optout node logs "suppressed" once the suppression is stored (flows/nodes/optout.ts).
-  const optedOut = row.direction === 'inbound' ? [] : await tx.select({ id: callEvents.id }).from(callEvents).where(and(eq(callEvents.callId, row.id), eq(callEvents.outcome, 'suppressed'))).limit(1)
-  return { callSid, tenantId: row.tenantId, direction: row.direction, remoteHash: row.remoteHash, flowRan: row.lastStep > 0, optedOut: optedOut.length > 0 }
+  return { callSid, tenantId: row.tenant_id, direction: row.direction, remoteHash: row.remote_hash, flowRan: Number(row.last_step) > 0, optedOut: row.opted_out }
 }
 
 /**

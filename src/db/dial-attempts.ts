@@ -136,10 +136,14 @@ export async function moveContacts (tx: Executor, moves: ContactMove[]): Promise
     where c.id = x.id`)
 }
 
-/** Twilio took the call: its CallSid goes on the attempt, unless the attempt was settled meanwhile. */
-export async function attachCallSid (db: Executor, attemptId: number, callSid: string): Promise<boolean> {
-  const rows = await db.update(callAttempts).set({ callSid }).where(and(eq(callAttempts.id, attemptId), isNull(callAttempts.settledAt))).returning({ id: callAttempts.id })
-  return rows.length > 0
+/** Twilio took the calls: each CallSid goes on its attempt, unless the attempt was settled meanwhile. */
+export async function attachCallSids (db: Executor, placed: Array<{ attemptId: number, callSid: string }>): Promise<void> {
+  if (placed.length === 0) return
+  const rows = JSON.stringify(placed.map((p) => ({ id: p.attemptId, sid: p.callSid })))
+  await db.execute(sql`
+    update ${callAttempts} a set call_sid = x.sid
+    from jsonb_to_recordset(${rows}::text::jsonb) as x(id bigint, sid text)
+    where a.id = x.id and a.settled_at is null`)
 }
 
 export interface SettledAttempt { id: number, campaignId: string, tenantId: string, contactId: string, attempts: number, dialler: DiallerSettings | null }

@@ -238,7 +238,10 @@ export const streamTokens = pgTable('stream_tokens', {
   callSid: key('call_sid').notNull(),
   createdAt: createdAt(),
   usedAt: timestamp('used_at', { withTimezone: true })
-})
+}, (t) => [
+  // Every call's end expires its unused tokens: without it, a scan of every token ever issued.
+  index('stream_tokens_call_sid_idx').on(t.callSid)
+])
 
 export const suppressions = pgTable('suppressions', {
   id: id(),

@@ -9,7 +9,7 @@ import { findCampaign } from '../db/campaigns.js'
 import type { Db } from '../db/client.js'
 import { contactCounts } from '../db/contacts.js'
 import {
-  attachCallSid, claimDue, diallerStateOf, hasWorkLeft, inFlight, lockRunningCampaign, moveContacts, numbersOnACall, openAttempts, outcomeCounts,
+  attachCallSids, claimDue, diallerStateOf, hasWorkLeft, inFlight, lockRunningCampaign, moveContacts, numbersOnACall, openAttempts, outcomeCounts,
   pacing, runningCampaigns, setDiallerState, settleAttempt, settleLost, settleUnplaced, type ContactMove, type DiallingCampaign, type DueContact, type SettledAttempt
 } from '../db/dial-attempts.js'
 import type { Executor, Tx } from '../db/executor.js'
@@ -138,32 +138,30 @@ export function createDialler (deps: DiallerDeps) {
     }))
     // The call row is on file before its webhook in the usual case (a webhook that wins the race
     // finds the dialler's flow through the number's campaign: db/step-sql.ts READ_ROUTES).
+    const ok = placed.flatMap((p) => p.callSid === null ? [] : [{ ...p, callSid: p.callSid, status: p.status! }])
     await db.transaction(async (tx) => {
       for (const p of placed) {
-        if (p.callSid === null) {
-          const settled = await settleUnplaced(tx, p.attemptId, now)
-          if (settled !== null) await afterSettling(tx, settled, 'failed', null, now)
-          continue
-        }
-        // The call's row first, then the attempt's: the status callback locks them in that order.
-        await insertCall(tx, {
-          tenantId: campaign.tenantId,
-          callSid: p.callSid,
-          direction: 'outbound',
-          campaignId: campaign.id,
-          flowId: campaign.dialler.flowId,
-          flowVersion: campaign.flowVersion,
-          remoteHash: p.contact.numberHash,
-          remoteNumber: null,
-          remoteWithheld: false,
-          localNumber: campaign.dialler.callerId,
-          status: p.status!,
-          state: initialCallState(),
-          startedAt: now
-        })
-        await attachCallSid(tx, p.attemptId, p.callSid)
+        if (p.callSid !== null) continue
+        const settled = await settleUnplaced(tx, p.attemptId, now)
+        if (settled !== null) await afterSettling(tx, settled, 'failed', null, now)
       }
-      const ok = placed.filter((p) => p.callSid !== null)
+      // The calls' rows first, then the attempts': the status callback locks them in that order.
+      await insertCall(tx, ok.map((p) => ({
+        tenantId: campaign.tenantId,
+        callSid: p.callSid,
+        direction: 'outbound',
+        campaignId: campaign.id,
+        flowId: campaign.dialler.flowId,
+        flowVersion: campaign.flowVersion,
+        remoteHash: p.contact.numberHash,
+        remoteNumber: null,
+        remoteWithheld: false,
+        localNumber: campaign.dialler.callerId,
+        status: p.status,
+        state: initialCallState(),
+        startedAt: now
+      })))
+      await attachCallSids(tx, ok)
       await appendAudit(tx, {
         tenantId: campaign.tenantId,
         actor,
@@ -173,7 +171,7 @@ export function createDialler (deps: DiallerDeps) {
         at: now
       })
     })
-    return placed.filter((p) => p.callSid !== null).length
+    return ok.length
   }
 
   async function claim (tx: Tx, campaignId: string, now: Date) {
@@ -251,11 +249,12 @@ export function createDialler (deps: DiallerDeps) {
       ? { status: 'exhausted' as const, nextAttemptAt: null }
       : contactAfter(outcome, attempt.attempts, settings, now)
     await moveContacts(tx, [{ id: attempt.contactId, ...next, lastOutcome: outcome }])
-    await appendAudit(tx, { tenantId: attempt.tenantId, actor, action: 'dialler.outcome', subject: `campaign:${attempt.campaignId}`, details: { contactId: attempt.contactId, callSid, outcome, contact: next.status }, at: now })
+    // The campaign's row before the audit log's lock, the order a dialler turn takes them in.
     if (outcome === 'abandoned' && settings !== null) {
       const rate = abandonRate(await outcomeCounts(tx, attempt.campaignId, new Date(now.getTime() - DAY_MS)))
       if (rate > settings.abandonLimitPercent) await stopItself(tx, { id: attempt.campaignId, tenantId: attempt.tenantId }, 'paused', 'abandon-limit', now)
     }
+    await appendAudit(tx, { tenantId: attempt.tenantId, actor, action: 'dialler.outcome', subject: `campaign:${attempt.campaignId}`, details: { contactId: attempt.contactId, callSid, outcome, contact: next.status }, at: now })
   }
 
   /**

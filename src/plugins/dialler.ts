@@ -23,16 +23,19 @@ export default fp(async (app) => {
   let timer: NodeJS.Timeout | undefined
   let closing = false
   let running: Promise<unknown> = Promise.resolve()
-  // One turn at a time in a process: the next is planned when the last one ends, so a slow
-  // database spaces the turns out instead of stacking them up.
-  const next = () => {
+  // One turn at a time in a process, every `ms` from the start of the last: the pace a turn's
+  // share of callsPerMinute assumes. A turn that takes longer is followed at once by the next,
+  // never overlapped by it.
+  const next = (after: number) => {
     if (closing) return
     timer = setTimeout(() => {
-      running = dialler.tick().catch((err: unknown) => { app.log.error({ err }, 'dialler turn failed') }).finally(next)
-    }, ms)
+      const began = Date.now()
+      running = dialler.tick().catch((err: unknown) => { app.log.error({ err }, 'dialler turn failed') })
+        .finally(() => { next(Math.max(0, ms - (Date.now() - began))) })
+    }, after)
     timer.unref()
   }
-  app.addHook('onReady', async () => { next() })
+  app.addHook('onReady', async () => { next(ms) })
   app.addHook('preClose', async () => {
     closing = true
     clearTimeout(timer)
