@@ -127,20 +127,37 @@ const postgresCpu = (): number | null => {
   }
   return ticks / 100
 }
+/** Write system calls of this process so far (sockets included): /proc/self/io syscw. */
+const writeSyscalls = () => Number(/syscw: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1])
 const placedSoFar = async () => Number((await app.database.raw.session(async (q) => await q<{ n: number }>('select count(*)::int as n from call_attempts where campaign_id = $1', [campaign.id])))[0]!.n)
-console.log(`dialler: callsPerMinute 6,000 for ${SECONDS} s; ${load()}`)
 await post(`/api/campaigns/${campaign.id}/dialler`, { action: 'start' })
-// Measured from the first placement, over whole seconds.
 while (await placedSoFar() === 0) await new Promise((resolve) => setTimeout(resolve, 20))
-cpu = process.cpuUsage()
-const pgBefore = postgresCpu()
-const placedBefore = await placedSoFar()
-started = Date.now()
-await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000))
-const placed = await placedSoFar() - placedBefore
-const elapsed = (Date.now() - started) / 1000
-const ownCpu = process.cpuUsage(cpu)
-const pgAfter = postgresCpu()
+
+/**
+ * `seconds` of dialling with the stand-in in `mode`, measured over whole turns from the first
+ * placement after the switch: busy is the dialler's own work (claim, screen, place, settle);
+ * answer adds each call's voice webhook (its flow's first step) and a completed status.
+ */
+async function phase (mode: 'busy' | 'answer', seconds: number) {
+  await fetch(`${twilioUrl}/mode/${mode}`, { method: 'POST' })
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const cpu = process.cpuUsage()
+  const writesBefore = writeSyscalls()
+  const pgBefore = postgresCpu()
+  const placedBefore = await placedSoFar()
+  const started = Date.now()
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+  const placed = await placedSoFar() - placedBefore
+  const elapsed = (Date.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  const own = (used.user + used.system) / 1e6
+  const pgAfter = postgresCpu()
+  const writes = (writeSyscalls() - writesBefore) / placed
+  console.log(`  ${mode.padEnd(6)}: ${placed.toLocaleString('en')} calls in ${elapsed.toFixed(1)} s, ${(placed / elapsed).toFixed(1)}/s; this process ${(100 * own / elapsed).toFixed(1)} % of a core, ${(1000 * own / placed).toFixed(2)} ms and ${writes.toFixed(1)} write syscalls a call` +
+    (pgBefore !== null && pgAfter !== null ? `; PostgreSQL ${(100 * (pgAfter - pgBefore) / elapsed).toFixed(1)} % of a core, ${(1000 * (pgAfter - pgBefore) / placed).toFixed(2)} ms a call` : ' (PGlite included)'))
+}
+console.log(`dialler: callsPerMinute 6,000, ${SECONDS} s in each mode, side by side; ${load()}`)
+for (const mode of (process.env.BENCH_MODES ?? 'busy,answer,busy,answer').split(',') as Array<'busy' | 'answer'>) await phase(mode, SECONDS / 2)
 await post(`/api/campaigns/${campaign.id}/dialler`, { action: 'stop' })
 const perSecond = await app.database.raw.session(async (q) => await q<{ s: number, n: number }>(
   "select extract(epoch from date_trunc('second', at))::bigint as s, count(*)::int as n from call_attempts where campaign_id = $1 group by 1 order by 1", [campaign.id]))
@@ -152,10 +169,7 @@ for (let i = 0; i < perSecond.length; i++) {
   most60 = Math.max(most60, n)
 }
 const status = await send('GET', `/api/campaigns/${campaign.id}/dialler`)
-const own = (ownCpu.user + ownCpu.system) / 1e6
-console.log(`  placed ${placed.toLocaleString('en')} in ${elapsed.toFixed(1)} s: ${(placed / elapsed).toFixed(1)} calls/s; per second min ${Math.min(...counts.slice(1, -1))} max ${Math.max(...counts)}; most in any 60 s ${most60.toLocaleString('en')} (limit 6,000)`)
-console.log(`  CPU of this process ${(100 * own / elapsed).toFixed(1)} % of a core, ${(1000 * own / placed).toFixed(2)} ms a call` +
-  (pgBefore !== null && pgAfter !== null ? `; PostgreSQL ${(100 * (pgAfter - pgBefore) / elapsed).toFixed(1)} % of a core, ${(1000 * (pgAfter - pgBefore) / placed).toFixed(2)} ms a call` : ' (PGlite included)'))
+console.log(`  placements per second: min ${Math.min(...counts.slice(1, -1))}, max ${Math.max(...counts)} over ${counts.length} s; the most in any 60 s ${most60.toLocaleString('en')} (limit 6,000)`)
 console.log(`  status ${JSON.stringify({ state: status.state, inFlight: status.inFlight, contacts: status.contacts, outcomes: status.outcomes })}; ${load()}`)
 clearInterval(sampler)
 standin.kill('SIGTERM')

@@ -1,7 +1,9 @@
 // Twilio for bench/dialler.ts, in a process of its own so that its CPU is not the server's:
-// answers Calls.json (Basic auth) at once, then plays each call as an instant answer by a person:
-// the signed voice webhook (Direction outbound-api, AnsweredBy human) and the final status
-// callback. Prints "listening <url>" when ready, and the calls it was asked for on SIGTERM.
+// answers Calls.json (Basic auth) at once, then plays each call at once. Mode `answer`: a person
+// answers (the signed voice webhook, Direction outbound-api, AnsweredBy human, then the final
+// status); mode `busy`: only the final status, busy (the dialler's own work: place and settle).
+// POST /mode/answer or /mode/busy switches. Prints "listening <url>" when ready, and the calls
+// it was asked for on SIGTERM.
 // Usage: tsx bench/twilio-standin.ts <server base URL> <account sid> <auth token>
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -27,10 +29,16 @@ async function post (path: string, params: Record<string, string>): Promise<void
 }
 const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 64 })
 
+let mode: 'answer' | 'busy' = 'answer'
+
 async function play (sid: string, form: URLSearchParams): Promise<void> {
-  const call = { CallSid: sid, AccountSid: accountSid, From: form.get('From')!, To: form.get('To')!, Direction: 'outbound-api', AnsweredBy: 'human' }
-  await post('/twilio/voice', call)
-  await post('/twilio/status', { ...call, CallStatus: 'completed', CallDuration: '1' })
+  const call = { CallSid: sid, AccountSid: accountSid, From: form.get('From')!, To: form.get('To')!, Direction: 'outbound-api' }
+  if (mode === 'busy') {
+    await post('/twilio/status', { ...call, CallStatus: 'busy', CallDuration: '0' })
+    return
+  }
+  await post('/twilio/voice', { ...call, AnsweredBy: 'human' })
+  await post('/twilio/status', { ...call, AnsweredBy: 'human', CallStatus: 'completed', CallDuration: '1' })
 }
 
 const prefix = Date.now().toString(16).padStart(16, '0')
@@ -39,6 +47,12 @@ const server = createServer((req, res) => {
   req.on('data', (c: Buffer) => { body += c.toString() })
   req.on('end', () => {
     res.setHeader('content-type', 'application/json')
+    const switched = /^\/mode\/(answer|busy)$/.exec(req.url ?? '')
+    if (switched !== null) {
+      mode = switched[1] as typeof mode
+      res.writeHead(204).end()
+      return
+    }
     if (req.headers.authorization !== expected) { res.writeHead(401).end('{"code":20003,"status":401}'); return }
     if (!(req.url ?? '').endsWith('/Calls.json')) { res.writeHead(404).end('{"status":404}'); return }
     const sid = 'CA' + prefix + (++calls).toString(16).padStart(16, '0')

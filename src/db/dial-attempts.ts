@@ -244,3 +244,22 @@ export async function settleUnplaced (tx: Executor, attemptId: number, now: Date
       returning id, campaign_id, contact_id`)
   return rows[0] ?? null
 }
+
+export interface UnauditedOutcome { tenantId: string, campaignId: string, contactId: string, callSid: string | null, outcome: DialOutcome }
+
+/**
+ * Marks up to `limit` settled attempts not yet in the audit log as audited, and returns them for
+ * the entry that records them (in the same transaction). Rows another process is marking are
+ * skipped: each outcome is audited once.
+ */
+export async function takeUnaudited (tx: Executor, now: Date, limit: number): Promise<UnauditedOutcome[]> {
+  const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`
+    update ${callAttempts} set audited_at = ${now.toISOString()}::timestamptz
+    where id in (
+      select id from ${callAttempts}
+      where contact_id is not null and settled_at is not null and audited_at is null
+      order by id limit ${limit}
+      for update skip locked)
+    returning tenant_id, campaign_id, contact_id, call_sid, outcome`))
+  return rows.map((r) => ({ tenantId: r.tenant_id as string, campaignId: r.campaign_id as string, contactId: r.contact_id as string, callSid: r.call_sid as string | null, outcome: r.outcome as DialOutcome }))
+}

@@ -267,13 +267,17 @@ export const callAttempts = pgTable('call_attempts', {
   contactId: uuid('contact_id').references(() => contacts.id, { onDelete: 'cascade' }),
   callSid: key('call_sid'),
   outcome: text('outcome').$type<DialOutcome>(),
-  settledAt: timestamp('settled_at', { withTimezone: true })
+  settledAt: timestamp('settled_at', { withTimezone: true }),
+  // When the outcome went into the audit log: a dialler turn audits the outcomes settled since
+  // the last, in one entry, instead of every status callback taking the tenant's audit lock.
+  auditedAt: timestamp('audited_at', { withTimezone: true })
 }, (t) => [
   index('call_attempts_campaign_hash_idx').on(t.campaignId, t.numberHash, t.at),
   index('call_attempts_campaign_at_idx').on(t.campaignId, t.at).where(sql`${t.contactId} is not null`),
   index('call_attempts_call_sid_idx').on(t.callSid).where(sql`${t.callSid} is not null`),
   // Never two of the dialler's calls at once to one number in the tenant, whichever process dials.
-  uniqueIndex('call_attempts_in_flight_idx').on(t.tenantId, t.numberHash).where(sql`${t.contactId} is not null and ${t.settledAt} is null`)
+  uniqueIndex('call_attempts_in_flight_idx').on(t.tenantId, t.numberHash).where(sql`${t.contactId} is not null and ${t.settledAt} is null`),
+  index('call_attempts_unaudited_idx').on(t.id).where(sql`${t.contactId} is not null and ${t.settledAt} is not null and ${t.auditedAt} is null`)
 ])
 
 export const DIAL_OUTCOMES = ['human', 'machine', 'busy', 'noAnswer', 'failed', 'abandoned', 'optedOut'] as const

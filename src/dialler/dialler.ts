@@ -10,7 +10,7 @@ import type { Db } from '../db/client.js'
 import { contactCounts } from '../db/contacts.js'
 import {
   attachCallSids, claimDue, diallerStateOf, hasWorkLeft, inFlight, lockRunningCampaign, moveContacts, numbersOnACall, openAttempts, outcomeCounts,
-  pacing, runningCampaigns, setDiallerState, settleAttempt, settleLost, settleUnplaced, type ContactMove, type DiallingCampaign, type DueContact, type SettledAttempt
+  pacing, runningCampaigns, setDiallerState, settleAttempt, settleLost, settleUnplaced, takeUnaudited, type ContactMove, type DiallingCampaign, type DueContact, type SettledAttempt
 } from '../db/dial-attempts.js'
 import type { Executor, Tx } from '../db/executor.js'
 import { isOffboarding } from '../db/offboardings.js'
@@ -52,6 +52,8 @@ const CAPPED_DELAY_MS = 3600_000
 const DAY_MS = 86_400_000
 
 const actor = 'dialler'
+/** Outcomes audited in one transaction at most. */
+const AUDIT_BATCH = 1000
 
 /**
  * The campaign dialler. Every server process runs `tick` on a timer; the work is shared through
@@ -106,9 +108,10 @@ export function createDialler (deps: DiallerDeps) {
     const now = clock.now()
     const lost = await db.transaction(async (tx) => {
       const settled = await settleLost(tx, now, UNPLACED_LOST_MS, CALL_LOST_MS)
-      for (const attempt of settled) await afterSettling(tx, attempt, 'failed', null, now)
+      for (const attempt of settled) await afterSettling(tx, attempt, 'failed', now)
       return settled.length
     })
+    await auditOutcomes(now)
     if (deps.twilio === null) return { placed: 0, lost }
     let placed = 0
     for (const id of await runningCampaigns(db)) placed += await turn(id, now)
@@ -143,7 +146,7 @@ export function createDialler (deps: DiallerDeps) {
       for (const p of placed) {
         if (p.callSid !== null) continue
         const settled = await settleUnplaced(tx, p.attemptId, now)
-        if (settled !== null) await afterSettling(tx, settled, 'failed', null, now)
+        if (settled !== null) await afterSettling(tx, settled, 'failed', now)
       }
       // The calls' rows first, then the attempts': the status callback locks them in that order.
       await insertCall(tx, ok.map((p) => ({
@@ -242,19 +245,44 @@ export function createDialler (deps: DiallerDeps) {
     }
   }
 
+  /**
+   * The outcomes settled since the last turn (by any process), into the audit log: one entry per
+   * campaign, without numbers. An outcome is stored with the call's end; its audit entry follows
+   * within a turn, so that a status callback does not wait for the tenant's audit lock.
+   */
+  async function auditOutcomes (now: Date) {
+    for (;;) {
+      const taken = await db.transaction(async (tx) => {
+        const list = await takeUnaudited(tx, now, AUDIT_BATCH)
+        const byCampaign = new Map<string, typeof list>()
+        for (const o of list) byCampaign.set(o.campaignId, [...(byCampaign.get(o.campaignId) ?? []), o])
+        for (const [campaignId, outcomes] of byCampaign) {
+          await appendAudit(tx, {
+            tenantId: outcomes[0]!.tenantId,
+            actor,
+            action: 'dialler.outcomes',
+            subject: `campaign:${campaignId}`,
+            details: { outcomes: outcomes.map((o) => ({ contactId: o.contactId, callSid: o.callSid, outcome: o.outcome })) },
+            at: now
+          })
+        }
+        return list.length
+      })
+      if (taken < AUDIT_BATCH) return
+    }
+  }
+
   /** The contact moves on by its outcome; an abandoned call may pause the dialler. */
-  async function afterSettling (tx: Executor, attempt: SettledAttempt, outcome: DialOutcome, callSid: string | null, now: Date) {
+  async function afterSettling (tx: Executor, attempt: SettledAttempt, outcome: DialOutcome, now: Date) {
     const settings = attempt.dialler
     const next = settings === null
       ? { status: 'exhausted' as const, nextAttemptAt: null }
       : contactAfter(outcome, attempt.attempts, settings, now)
     await moveContacts(tx, [{ id: attempt.contactId, ...next, lastOutcome: outcome }])
-    // The campaign's row before the audit log's lock, the order a dialler turn takes them in.
     if (outcome === 'abandoned' && settings !== null) {
       const rate = abandonRate(await outcomeCounts(tx, attempt.campaignId, new Date(now.getTime() - DAY_MS)))
       if (rate > settings.abandonLimitPercent) await stopItself(tx, { id: attempt.campaignId, tenantId: attempt.tenantId }, 'paused', 'abandon-limit', now)
     }
-    await appendAudit(tx, { tenantId: attempt.tenantId, actor, action: 'dialler.outcome', subject: `campaign:${attempt.campaignId}`, details: { contactId: attempt.contactId, callSid, outcome, contact: next.status }, at: now })
   }
 
   /**
@@ -267,7 +295,7 @@ export function createDialler (deps: DiallerDeps) {
     const outcome = outcomeOf({ ...end, flowRan: call.flowRan, optedOut: call.optedOut })
     const attempt = await settleAttempt(tx, call, outcome, now)
     if (attempt === null) return null
-    await afterSettling(tx, attempt, outcome, call.callSid, now)
+    await afterSettling(tx, attempt, outcome, now)
     return outcome
   }
 

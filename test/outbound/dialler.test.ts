@@ -152,10 +152,14 @@ t.test('a run through the list: placement as DESIGN says, outcomes by script, re
     outcomes: { human: 2, machine: 3, busy: 1, noAnswer: 3, failed: 0, abandoned: 0, optedOut: 1 },
     abandonRate24h: 0
   })
+  // The outcomes settled after the last turn go into the audit log with the next.
+  await app.dialler.tick()
   const audit = (await app.inject({ url: `/api/audit?tenantId=${run.tenantId}&limit=500`, headers: admin })).json()
   const text = JSON.stringify(audit)
+  const audited = audit.entries.filter((e: { action: string }) => e.action === 'dialler.outcomes').flatMap((e: { details: { outcomes: unknown[] } }) => e.details.outcomes)
+  t.equal(audited.length, 10, 'every outcome audited once')
   t.match(text, /dialler\.place/)
-  t.match(text, /dialler\.outcome/)
+  t.match(text, /dialler\.outcomes/)
   for (const n of Object.values(numbers)) t.notOk(text.includes(n), 'the audit log holds no number')
 })
 

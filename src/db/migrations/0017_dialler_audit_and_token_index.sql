@@ -1,0 +1,3 @@
+ALTER TABLE "call_attempts" ADD COLUMN "audited_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "call_attempts_unaudited_idx" ON "call_attempts" USING btree ("id") WHERE "call_attempts"."contact_id" is not null and "call_attempts"."settled_at" is not null and "call_attempts"."audited_at" is null;--> statement-breakpoint
+CREATE INDEX "stream_tokens_call_sid_idx" ON "stream_tokens" USING btree ("call_sid");

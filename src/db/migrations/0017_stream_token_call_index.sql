@@ -1,1 +1,0 @@
-CREATE INDEX "stream_tokens_call_sid_idx" ON "stream_tokens" USING btree ("call_sid");
