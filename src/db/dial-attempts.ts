@@ -1,4 +1,5 @@
 import { and, count, eq, gt, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { contactRule, type ContactRule } from '../dialler/outcome.js'
 import type { CampaignContext } from '../flows/definition.js'
 import { rawDate } from './client.js'
 import { rowsOf, type Executor } from './executor.js'
@@ -146,15 +147,33 @@ export async function attachCallSids (db: Executor, placed: Array<{ attemptId: n
     where a.id = x.id and a.settled_at is null`)
 }
 
-export interface SettledAttempt { id: number, campaignId: string, tenantId: string, contactId: string, attempts: number, dialler: DiallerSettings | null }
+export interface SettledAttempt { id: number, campaignId: string, tenantId: string, contactId: string, contactStatus: ContactStatus, dialler: DiallerSettings | null }
 
-/** Runs `update` (an update of call_attempts returning id, campaign_id, contact_id) and reads what the settlement needs. */
-async function settling (tx: Executor, update: SQL): Promise<SettledAttempt[]> {
+/**
+ * Runs `update` (an update of call_attempts setting their outcome, returning id, campaign_id,
+ * contact_id) and, in the same statement, moves each contact on by `rule` against its attempts
+ * and the campaign's settings as they are now. A campaign without settings any more exhausts it.
+ */
+async function settling (tx: Executor, update: SQL, outcome: DialOutcome, rule: ContactRule, now: Date): Promise<SettledAttempt[]> {
+  const at = now.toISOString()
   const rows = rowsOf<Record<string, unknown>>(await tx.execute(sql`
-    with a as (${update})
-    select a.id, a.campaign_id, ca.tenant_id, a.contact_id, c.attempts, ca.dialler
-    from a join ${contacts} c on c.id = a.contact_id join ${campaigns} ca on ca.id = a.campaign_id`))
-  return rows.map((r) => ({ id: Number(r.id), campaignId: r.campaign_id as string, tenantId: r.tenant_id as string, contactId: r.contact_id as string, attempts: Number(r.attempts), dialler: r.dialler as DiallerSettings | null }))
+    with a as (${update}),
+    r as (
+      select a.*, ca.tenant_id, ca.dialler,
+        ${rule.exhaustible} and (ca.dialler is null or c.attempts >= (ca.dialler->>'maxAttempts')::int) as exhausted
+      from a join ${contacts} c on c.id = a.contact_id join ${campaigns} ca on ca.id = a.campaign_id
+    ),
+    m as (
+      update ${contacts} c set
+        status = case when r.exhausted then 'exhausted' else ${rule.status} end,
+        next_attempt_at = case when r.exhausted or ${rule.retryAfter}::text is null then null
+          else ${at}::timestamptz + greatest(${rule.minDelayMs}::bigint * interval '1 millisecond', (r.dialler->'retryAfterSeconds'->>${rule.retryAfter}::text)::numeric * interval '1 second') end,
+        last_outcome = ${outcome}
+      from r where c.id = r.contact_id
+      returning c.id, c.status
+    )
+    select r.id, r.campaign_id, r.tenant_id, r.contact_id, m.status, r.dialler from r join m on m.id = r.contact_id`))
+  return rows.map((r) => ({ id: Number(r.id), campaignId: r.campaign_id as string, tenantId: r.tenant_id as string, contactId: r.contact_id as string, contactStatus: r.status as ContactStatus, dialler: r.dialler as DiallerSettings | null }))
 }
 
 /**
@@ -173,7 +192,7 @@ export async function settleAttempt (tx: Executor, call: { callSid: string, tena
         order by (call_sid is null) limit 1
         for update)
       and settled_at is null
-      returning id, campaign_id, contact_id`)
+      returning id, campaign_id, contact_id`, outcome, contactRule(outcome), now)
   return rows[0] ?? null
 }
 
@@ -191,7 +210,7 @@ export async function settleLost (tx: Executor, now: Date, unplacedMs: number, c
           and ((call_sid is null and at < ${new Date(now.getTime() - unplacedMs).toISOString()}::timestamptz) or at < ${new Date(now.getTime() - callMs).toISOString()}::timestamptz)
         limit 500
         for update skip locked)
-      returning id, campaign_id, contact_id`)
+      returning id, campaign_id, contact_id`, 'failed', contactRule('failed'), now)
   return rows
 }
 
@@ -241,7 +260,7 @@ export async function settleUnplaced (tx: Executor, attemptId: number, now: Date
   const rows = await settling(tx, sql`
       update ${callAttempts} set settled_at = ${now.toISOString()}::timestamptz, outcome = 'failed'
       where id = ${attemptId} and settled_at is null
-      returning id, campaign_id, contact_id`)
+      returning id, campaign_id, contact_id`, 'failed', contactRule('failed'), now)
   return rows[0] ?? null
 }
 

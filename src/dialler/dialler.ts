@@ -19,7 +19,7 @@ import { Conflict, NotFound } from '../errors.js'
 import { initialCallState, isOpen, nextOpening } from '../flows/index.js'
 import { screenHashes } from '../suppression/screen.js'
 import type { TwilioRest } from '../twilio/rest.js'
-import { abandonRate, contactAfter, outcomeOf, type CallEnd } from './outcome.js'
+import { abandonRate, outcomeOf, type CallEnd } from './outcome.js'
 
 export interface DiallerDeps {
   db: Db
@@ -106,11 +106,7 @@ export function createDialler (deps: DiallerDeps) {
   /** One round over every running campaign; returns how many calls were placed. */
   async function tick (): Promise<{ placed: number, lost: number }> {
     const now = clock.now()
-    const lost = await db.transaction(async (tx) => {
-      const settled = await settleLost(tx, now, UNPLACED_LOST_MS, CALL_LOST_MS)
-      for (const attempt of settled) await afterSettling(tx, attempt, 'failed', now)
-      return settled.length
-    })
+    const lost = (await settleLost(db, now, UNPLACED_LOST_MS, CALL_LOST_MS)).length
     await auditOutcomes(now)
     if (deps.twilio === null) return { placed: 0, lost }
     let placed = 0
@@ -145,8 +141,7 @@ export function createDialler (deps: DiallerDeps) {
     await db.transaction(async (tx) => {
       for (const p of placed) {
         if (p.callSid !== null) continue
-        const settled = await settleUnplaced(tx, p.attemptId, now)
-        if (settled !== null) await afterSettling(tx, settled, 'failed', now)
+        await settleUnplaced(tx, p.attemptId, now)
       }
       // The calls' rows first, then the attempts': the status callback locks them in that order.
       await insertCall(tx, ok.map((p) => ({
@@ -272,17 +267,11 @@ export function createDialler (deps: DiallerDeps) {
     }
   }
 
-  /** The contact moves on by its outcome; an abandoned call may pause the dialler. */
+  /** Past the campaign's abandonLimitPercent, an abandoned call pauses the dialler. */
   async function afterSettling (tx: Executor, attempt: SettledAttempt, outcome: DialOutcome, now: Date) {
-    const settings = attempt.dialler
-    const next = settings === null
-      ? { status: 'exhausted' as const, nextAttemptAt: null }
-      : contactAfter(outcome, attempt.attempts, settings, now)
-    await moveContacts(tx, [{ id: attempt.contactId, ...next, lastOutcome: outcome }])
-    if (outcome === 'abandoned' && settings !== null) {
-      const rate = abandonRate(await outcomeCounts(tx, attempt.campaignId, new Date(now.getTime() - DAY_MS)))
-      if (rate > settings.abandonLimitPercent) await stopItself(tx, { id: attempt.campaignId, tenantId: attempt.tenantId }, 'paused', 'abandon-limit', now)
-    }
+    if (outcome !== 'abandoned' || attempt.dialler === null) return
+    const rate = abandonRate(await outcomeCounts(tx, attempt.campaignId, new Date(now.getTime() - DAY_MS)))
+    if (rate > attempt.dialler.abandonLimitPercent) await stopItself(tx, { id: attempt.campaignId, tenantId: attempt.tenantId }, 'paused', 'abandon-limit', now)
   }
 
   /**

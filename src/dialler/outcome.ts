@@ -32,17 +32,26 @@ export function outcomeOf (end: CallEnd): DialOutcome {
 /** An abandoned contact is not called again within this time (Ofcom: 72 hours). */
 export const ABANDONED_QUIET_MS = 72 * 3600_000
 
-export interface ContactNext { status: ContactStatus, nextAttemptAt: Date | null }
+/**
+ * How an outcome moves its contact on, as data: the statement that settles the attempt applies it
+ * (db/dial-attempts.ts), against the contact's attempts and the campaign's settings as they are
+ * then. `exhaustible`: at `maxAttempts` the contact is `exhausted` instead; `retryAfter`: the
+ * delay of `retryAfterSeconds` before the next attempt, at least `minDelayMs`.
+ */
+export interface ContactRule {
+  status: ContactStatus
+  exhaustible: boolean
+  retryAfter: keyof DiallerSettings['retryAfterSeconds'] | null
+  minDelayMs: number
+}
 
-/** Where the contact goes after an attempt with `outcome`, its `attempts`th. */
-export function contactAfter (outcome: DialOutcome, attempts: number, settings: Pick<DiallerSettings, 'maxAttempts' | 'retryAfterSeconds'>, now: Date): ContactNext {
-  if (outcome === 'human') return { status: 'completed', nextAttemptAt: null }
-  if (outcome === 'optedOut') return { status: 'suppressed', nextAttemptAt: null }
-  if (attempts >= settings.maxAttempts) return { status: 'exhausted', nextAttemptAt: null }
-  const delayMs = outcome === 'abandoned'
-    ? Math.max(ABANDONED_QUIET_MS, settings.retryAfterSeconds.noAnswer * 1000)
-    : settings.retryAfterSeconds[outcome] * 1000
-  return { status: 'scheduled', nextAttemptAt: new Date(now.getTime() + delayMs) }
+export function contactRule (outcome: DialOutcome): ContactRule {
+  switch (outcome) {
+    case 'human': return { status: 'completed', exhaustible: false, retryAfter: null, minDelayMs: 0 }
+    case 'optedOut': return { status: 'suppressed', exhaustible: false, retryAfter: null, minDelayMs: 0 }
+    case 'abandoned': return { status: 'scheduled', exhaustible: true, retryAfter: 'noAnswer', minDelayMs: ABANDONED_QUIET_MS }
+    default: return { status: 'scheduled', exhaustible: true, retryAfter: outcome, minDelayMs: 0 }
+  }
 }
 
 /** Abandoned calls as a percentage of the calls a person answered (abandoned ones included). */

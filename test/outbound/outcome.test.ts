@@ -1,9 +1,5 @@
 import t from 'tap'
-import { abandonRate, contactAfter, outcomeOf } from '../../src/dialler/outcome.js'
-
-const settings = { maxAttempts: 3, retryAfterSeconds: { busy: 900, noAnswer: 3600, failed: 1800, machine: 14400 } }
-const now = new Date('2026-11-24T10:00:00Z')
-const later = (s: number) => new Date(now.getTime() + s * 1000)
+import { abandonRate, contactRule, outcomeOf } from '../../src/dialler/outcome.js'
 
 t.test('the outcome of a call from its final status, machine detection and the flow', async (t) => {
   const end = { status: 'completed', answeredBy: null, flowRan: true, optedOut: false }
@@ -20,17 +16,14 @@ t.test('the outcome of a call from its final status, machine detection and the f
   t.equal(outcomeOf({ ...end, status: 'canceled', flowRan: false }), 'failed')
 })
 
-t.test('where the contact goes', async (t) => {
-  t.same(contactAfter('human', 1, settings, now), { status: 'completed', nextAttemptAt: null })
-  t.same(contactAfter('optedOut', 1, settings, now), { status: 'suppressed', nextAttemptAt: null })
-  t.same(contactAfter('busy', 1, settings, now), { status: 'scheduled', nextAttemptAt: later(900) })
-  t.same(contactAfter('noAnswer', 2, settings, now), { status: 'scheduled', nextAttemptAt: later(3600) })
-  t.same(contactAfter('failed', 1, settings, now), { status: 'scheduled', nextAttemptAt: later(1800) })
-  t.same(contactAfter('machine', 1, settings, now), { status: 'scheduled', nextAttemptAt: later(14400) })
-  t.same(contactAfter('abandoned', 1, settings, now), { status: 'scheduled', nextAttemptAt: later(72 * 3600) }, 'no repeat within 72 hours')
-  t.same(contactAfter('abandoned', 1, { ...settings, retryAfterSeconds: { ...settings.retryAfterSeconds, noAnswer: 100 * 3600 } }, now), { status: 'scheduled', nextAttemptAt: later(100 * 3600) })
-  t.same(contactAfter('busy', 3, settings, now), { status: 'exhausted', nextAttemptAt: null }, 'maxAttempts')
-  t.same(contactAfter('abandoned', 3, settings, now), { status: 'exhausted', nextAttemptAt: null })
+t.test('how each outcome moves the contact (applied by the settling statement, with the campaign\'s settings)', async (t) => {
+  t.same(contactRule('human'), { status: 'completed', exhaustible: false, retryAfter: null, minDelayMs: 0 })
+  t.same(contactRule('optedOut'), { status: 'suppressed', exhaustible: false, retryAfter: null, minDelayMs: 0 })
+  t.same(contactRule('busy'), { status: 'scheduled', exhaustible: true, retryAfter: 'busy', minDelayMs: 0 })
+  t.same(contactRule('noAnswer'), { status: 'scheduled', exhaustible: true, retryAfter: 'noAnswer', minDelayMs: 0 })
+  t.same(contactRule('failed'), { status: 'scheduled', exhaustible: true, retryAfter: 'failed', minDelayMs: 0 })
+  t.same(contactRule('machine'), { status: 'scheduled', exhaustible: true, retryAfter: 'machine', minDelayMs: 0 })
+  t.same(contactRule('abandoned'), { status: 'scheduled', exhaustible: true, retryAfter: 'noAnswer', minDelayMs: 72 * 3600_000 }, 'no repeat within 72 hours')
 })
 
 t.test('the abandoned rate: a percentage of the calls a person answered', async (t) => {
