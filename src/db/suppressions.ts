@@ -1,13 +1,22 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import { rowsOf, type Executor } from './executor.js'
-import { callAttempts, dsrRequests, suppressions } from './schema.js'
+import { callAttempts, contacts, dsrRequests, suppressions } from './schema.js'
 
 export type SuppressionSource = 'ivr' | 'api' | 'import' | 'registry'
+
+/**
+ * The numbers' contacts still to be called, in every campaign of the tenant, are suppressed with
+ * them (the IVR's opt-out does the same in its step: db/step-sql.ts). `hashes`: a text[] literal.
+ */
+const suppressContacts = (tenantId: string, hashes: string, source: SuppressionSource) => sql`
+  update ${contacts} set status = 'suppressed', next_attempt_at = null, last_outcome = ${source === 'registry' ? 'registry' : 'suppressed'}
+  where tenant_id = ${tenantId}::uuid and number_hash = any(${hashes}::text[]) and status in ('pending', 'scheduled')`
 
 /** The one way an opt-out is written, whichever way it arrived. Returns false if it was already on file. */
 export async function addSuppression (db: Executor, entry: { tenantId: string, numberHash: string, source: SuppressionSource, reason: string | null, callSid?: string | null, createdBy?: string | null, at: Date }): Promise<boolean> {
   const rows = await db.insert(suppressions).values({ tenantId: entry.tenantId, numberHash: entry.numberHash, source: entry.source, reason: entry.reason, callSid: entry.callSid ?? null, createdBy: entry.createdBy ?? null, createdAt: entry.at })
     .onConflictDoNothing().returning({ id: suppressions.id })
+  await db.execute(suppressContacts(entry.tenantId, hashArray([entry.numberHash]), entry.source))
   return rows.length > 0
 }
 
@@ -18,12 +27,14 @@ export async function addSuppression (db: Executor, entry: { tenantId: string, n
  */
 export async function addSuppressions (db: Executor, tenantId: string, hashes: string[], source: SuppressionSource, reason: string | null, createdBy: string | null, at: Date): Promise<number> {
   if (hashes.length === 0) return 0
+  const list = hashArray(hashes)
   const result = await db.execute(sql`with added as (
     insert into ${suppressions} (tenant_id, number_hash, source, reason, created_by, created_at)
-    select ${tenantId}::uuid, h, ${source}::text, ${reason}::text, ${createdBy}::uuid, ${at.toISOString()}::timestamptz from unnest(${hashArray(hashes)}::text[]) as h
+    select ${tenantId}::uuid, h, ${source}::text, ${reason}::text, ${createdBy}::uuid, ${at.toISOString()}::timestamptz from unnest(${list}::text[]) as h
     order by h collate "C" -- in index order: each leaf page of a large index is visited once per batch, not at random
     on conflict do nothing returning 1
-  ) select count(*)::int as n from added`)
+  ), contacts_suppressed as (${suppressContacts(tenantId, list, source)})
+  select count(*)::int as n from added`)
   return Number(rowsOf<{ n: number }>(result)[0]!.n)
 }
 

@@ -294,3 +294,17 @@ t.test('an attempt whose outcome never comes is settled as failed after its time
   t.match(await run.contact(N(81)), { status: 'completed', attempts: 2 })
   t.match(await run.status(), { outcomes: { failed: 2, human: 2 } })
 })
+
+t.test('a number suppressed through the API or a register import leaves every list still to call at once', async (t) => {
+  const run = await outbound(t, () => PERSON)
+  const { app, ops } = run
+  await run.load([N(91), N(92), N(93)])
+  t.equal((await app.inject({ method: 'POST', url: '/api/suppressions', headers: ops, payload: { number: N(91), reason: 'asked by e-mail' } })).statusCode, 201)
+  t.equal((await app.inject({ method: 'POST', url: '/api/suppressions/import?source=registry', headers: { ...ops, 'content-type': 'text/csv' }, payload: `${N(92)}\n` })).statusCode, 200)
+  t.match(await run.contact(N(91)), { status: 'suppressed', lastOutcome: 'suppressed' })
+  t.match(await run.contact(N(92)), { status: 'suppressed', lastOutcome: 'registry' })
+  t.match(await run.contact(N(93)), { status: 'pending' })
+  await run.act('start')
+  t.equal(await run.tick(), 1)
+  t.same(run.callees.calls.map((c) => c.to), [N(93)])
+})
