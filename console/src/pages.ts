@@ -7,6 +7,8 @@ import { CallsPage } from './pages/calls.js'
 import { CampaignsPage } from './pages/campaigns.js'
 import { DsrPage } from './pages/dsr.js'
 import { FlowsPage } from './pages/flows.js'
+import { NumbersPage } from './pages/numbers.js'
+import { OutboundPage } from './pages/outbound.js'
 import { SuppressionPage } from './pages/suppression.js'
 
 export interface PageProps {
@@ -29,6 +31,8 @@ interface Page {
 const PAGES: Page[] = [
   { id: 'flows', title: 'Flows', roles: ['ops'], component: FlowsPage },
   { id: 'campaigns', title: 'Campaigns', roles: ['ops', 'controller'], component: CampaignsPage },
+  { id: 'outbound', title: 'Outbound', roles: ['ops', 'controller'], component: OutboundPage },
+  { id: 'numbers', title: 'Numbers', roles: ['ops'], component: NumbersPage, oneTenant: true },
   { id: 'calls', title: 'Calls', roles: ['agent', 'controller'], component: CallsPage },
   { id: 'suppression', title: 'Suppression', roles: ['ops', 'agent', 'controller'], component: SuppressionPage, oneTenant: true },
   { id: 'dsr', title: 'Data-subject requests', roles: ['controller'], component: DsrPage, oneTenant: true },

@@ -3,15 +3,16 @@
 // is saved as a screenshot in test/output/console/ (not committed).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { chromium } from 'playwright-core'
 import t from 'tap'
 import { defaultConsoleDir } from '../../src/routes/console.js'
 import { admin, ADMIN_TOKEN, tempDir } from '../helper.js'
-import { definition, recordCall, setup, wav } from '../media-helpers.js'
+import { definition, NUMBER, recordCall, setup, wav } from '../media-helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SHOTS = fileURLToPath(new URL('../output/console/', import.meta.url))
@@ -80,7 +81,7 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
 
   t.test('ops: a flow with a problem flagged at its node, fixed, published and simulated', async (t) => {
     await signIn(opsKey, 'ops')
-    t.same(await nav(), ['flows', 'campaigns', 'suppression'])
+    t.same(await nav(), ['flows', 'campaigns', 'outbound', 'numbers', 'suppression'])
     t.equal(await page.evaluate('sessionStorage.getItem("callgate.apiKey")'), opsKey, 'the key is in sessionStorage')
     await page.waitForSelector('tr[data-flow="R"]')
     await shot('02-flows')
@@ -158,7 +159,7 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
 
   t.test('controller: a call, its evidence and recording; suppression; an access request; the audit log', async (t) => {
     await signIn(controllerKey, 'controller')
-    t.same(await nav(), ['campaigns', 'calls', 'suppression', 'dsr', 'audit'])
+    t.same(await nav(), ['campaigns', 'outbound', 'calls', 'suppression', 'dsr', 'audit'])
     await page.click('nav a[data-page=calls]')
     await page.fill('input[name=number]', CALLER)
     await page.click('text=Search')
@@ -270,6 +271,126 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
     await picker.selectOption({ label: 'Acme' })
     await page.waitForSelector('tr[data-action="suppression.add"]')
     t.equal(await page.locator('[role=alert]').count(), 0, 'no page said a tenant is required')
+    await signOut()
+  })
+
+  t.test('ops: a number bound and unbound; an outbound campaign set, its contacts imported and previewed, a start refused', async (t) => {
+    const ops = { authorization: `Bearer ${opsKey}` }
+    const SECOND = '+442079460019'
+    await signIn(opsKey, 'ops')
+
+    await page.click('nav a[data-page=numbers]')
+    await page.waitForSelector(`tr[data-number="${NUMBER}"]`)
+    t.equal(await page.textContent(`tr[data-number="${NUMBER}"] td:nth-child(2)`), 'A', 'the harness\'s number, in its campaign')
+    t.equal(await page.textContent(`tr[data-number="${NUMBER}"] td:nth-child(3)`), 'R', 'and its flow, by name')
+    // Bound already: the server's 409 is shown as it says it.
+    await page.fill('form[data-form=bind-number] input[name=number]', NUMBER)
+    await page.click('form[data-form=bind-number] button[type=submit]')
+    await page.waitForSelector('[data-testid=numbers-error]')
+    t.match(await page.textContent('[data-testid=numbers-error]'), /already bound in this tenant/)
+    await page.fill('form[data-form=bind-number] input[name=number]', SECOND)
+    await page.selectOption('form[data-form=bind-number] select[name=campaignId]', campaign.id)
+    await page.selectOption('form[data-form=bind-number] select[name=flowId]', { label: 'R' })
+    await page.click('form[data-form=bind-number] button[type=submit]')
+    await page.waitForSelector(`tr[data-number="${SECOND}"]`)
+    t.equal(await page.textContent('[data-testid=numbers-message]'), `${SECOND} bound.`)
+    t.equal(await page.locator('[data-testid=numbers-error]').count(), 0, 'the earlier error is gone')
+    t.equal(await page.textContent(`tr[data-number="${SECOND}"] td:nth-child(2)`), 'A')
+    t.equal(await page.textContent(`tr[data-number="${SECOND}"] td:nth-child(3)`), 'R')
+    const listed = (await app.inject({ method: 'GET', url: '/api/numbers', headers: ops })).json() as Array<{ id: string, number: string, campaignId: string, flowId: string }>
+    const second = listed.find((n) => n.number === SECOND)
+    t.equal(second?.campaignId, campaign.id, 'the server has the number bound to the campaign')
+    t.equal(second?.flowId, listed.find((n) => n.number === NUMBER)?.flowId, 'to the flow picked')
+    await shot('13-numbers')
+    await page.click(`tr[data-number="${SECOND}"] button:text-is("Unbind")`)
+    await page.waitForSelector(`tr[data-number="${SECOND}"]`, { state: 'detached' })
+    t.equal(await page.textContent('[data-testid=numbers-message]'), `${SECOND} unbound.`)
+    const left = (await app.inject({ method: 'GET', url: '/api/numbers', headers: ops })).json() as Array<{ number: string }>
+    t.same(left.map((n) => n.number), [NUMBER], 'unbound at the server too')
+
+    // The campaign's outbound flow, saved and published through the API.
+    const outbound = JSON.parse(readFileSync(new URL('../../examples/outbound-flow.json', import.meta.url), 'utf8'))
+    const flowRes = await app.inject({ method: 'POST', url: '/api/flows', headers: ops, payload: { name: 'Outbound', campaignId: campaign.id } })
+    t.equal(flowRes.statusCode, 201)
+    const flowId = flowRes.json().id as string
+    t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions`, headers: ops, payload: { definition: outbound } })).statusCode, 201)
+    t.equal((await app.inject({ method: 'POST', url: `/api/flows/${flowId}/versions/1/publish`, headers: ops })).statusCode, 200)
+
+    await page.click('nav a[data-page=outbound]')
+    await page.click(`a[href="#/outbound/${campaign.id}"]`)
+    await page.waitForSelector('[data-testid=no-dialler]')
+    await page.waitForSelector(`form[data-form=dialler] select[name=flowId] option[value="${flowId}"]`, { state: 'attached' })
+    await page.waitForSelector('[data-testid=dialler-state]')
+    t.equal(await page.textContent('[data-testid=dialler-state]'), 'idle')
+    t.ok(await page.isDisabled('button[data-action=start]'), 'no start without settings')
+    // The inbound flow lets nobody refuse before the after-hours transfer: the server says where.
+    await page.selectOption('form[data-form=dialler] select[name=flowId]', { label: 'R (v1 live)' })
+    await page.click('text=Save dialler settings')
+    await page.waitForSelector('[data-testid=dialler-settings-error]')
+    t.match(await page.textContent('[data-testid=dialler-settings-error]'), /body\/dialler\/flowId.*outbound call without a way to refuse/)
+
+    await page.selectOption('form[data-form=dialler] select[name=flowId]', flowId)
+    await page.selectOption('form[data-form=dialler] select[name=callerId]', NUMBER)
+    await page.selectOption('form[data-form=dialler] select[name=machineDetection]', 'message-end')
+    for (const [name, value] of [['maxConcurrent', '2'], ['callsPerMinute', '12'], ['maxAttempts', '4'], ['abandonLimitPercent', '2.5'], ['retry-busy', '600'], ['retry-noAnswer', '1800'], ['retry-failed', '1200'], ['retry-machine', '7200']]) {
+      await page.fill(`form[data-form=dialler] input[name=${name}]`, value!)
+    }
+    await page.click('text=Save dialler settings')
+    await page.waitForSelector('[data-testid=dialler-saved]')
+    t.equal(await page.locator('[data-testid=dialler-settings-error]').count(), 0)
+    const saved = (await app.inject({ method: 'GET', url: `/api/campaigns/${campaign.id}`, headers: ops })).json()
+    t.same(saved.dialler, {
+      flowId,
+      callerId: NUMBER,
+      maxConcurrent: 2,
+      callsPerMinute: 12,
+      maxAttempts: 4,
+      retryAfterSeconds: { busy: 600, noAnswer: 1800, failed: 1200, machine: 7200 },
+      machineDetection: 'message-end',
+      abandonLimitPercent: 2.5
+    }, 'the settings as typed, at the server')
+
+    // +447700900777 is on the suppression list (the controller's section); one line is no number; one repeats a number written another way.
+    const csv = join(tempDir(t, 'callgate-contacts-'), 'contacts.csv')
+    writeFileSync(csv, 'number,reference\n07700 900901,lead-1\n+447700900902,lead-2\n+447700900777,lead-3\nnot a number,lead-4\n+44 7700 900902,lead-5\n')
+    await page.setInputFiles('input[name=contacts-csv]', csv)
+    await page.click('form[data-form=contacts-import] button[type=submit]')
+    await page.waitForSelector('[data-testid=contacts-import-result]')
+    t.equal(await page.textContent('[data-testid=contacts-import-result]'), '6 lines: 3 added, 1 duplicate, 1 invalid (lines 5).')
+    const bar = page.locator('[data-testid=contacts-import-progress]')
+    t.equal(await bar.getAttribute('value'), await bar.getAttribute('max'), 'the progress bar ends full')
+
+    // Tuesday 10:00 in London (the test's clock), inside the campaign's hours.
+    await page.click('button:text-is("Preview")')
+    await page.waitForSelector('[data-testid=preview]')
+    t.equal(await page.textContent('[data-testid=callable-now]'), '2', 'two callable now')
+    t.match(await page.textContent('[data-testid=preview]'), /2 of 3 contacts still to call could be called now/)
+    const skipped = async (reason: string) => await page.textContent(`[data-testid=preview] tr[data-skip=${reason}] td:nth-child(2)`)
+    t.equal(await skipped('suppressed'), '1', 'the suppressed number would be skipped')
+    for (const reason of ['registry', 'restricted', 'cap', 'outsideWindow']) t.equal(await skipped(reason), '0', `none skipped: ${reason}`)
+    t.match(await page.textContent('[data-testid=window-opens]'), /The calling window opens /)
+
+    await page.waitForSelector('[data-testid=dialler] tr[data-count=pending] td:nth-child(2):text-is("3")')
+    t.notOk(await page.isDisabled('button[data-action=start]'), 'start offered once the settings are saved')
+    t.ok(await page.isDisabled('button[data-action=pause]'), 'an idle dialler cannot pause')
+    t.ok(await page.isDisabled('button[data-action=resume]'))
+    t.ok(await page.isDisabled('button[data-action=stop]'))
+    await page.click('button[data-action=start]')
+    await page.waitForSelector('[data-testid=dialler-error]')
+    t.match(await page.textContent('[data-testid=dialler-error]'), /TWILIO_ACCOUNT_SID/, 'no Twilio account: the 409 is shown')
+    t.equal(await page.textContent('[data-testid=dialler-state]'), 'idle', 'and the dialler stays idle')
+    t.equal((await app.inject({ method: 'GET', url: `/api/campaigns/${campaign.id}/dialler`, headers: ops })).json().state, 'idle')
+
+    await page.waitForSelector('tr[data-contact="+447700900901"]')
+    t.same(await page.locator('table[data-testid=contacts] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-contact')).sort()),
+      ['+447700900777', '+447700900901', '+447700900902'], 'the three contacts, numbers in clear')
+    t.match(await page.textContent('tr[data-contact="+447700900901"]'), /lead-1\s*pending/)
+    await page.selectOption('select[name=contact-status]', 'completed')
+    await page.waitForSelector('tr[data-contact]', { state: 'detached' })
+    t.equal(await page.textContent('[data-testid=no-contacts]'), 'No contacts completed.')
+    await page.selectOption('select[name=contact-status]', '')
+    await page.waitForSelector('tr[data-contact="+447700900901"]')
+    await shot('14-outbound')
     await signOut()
   })
 

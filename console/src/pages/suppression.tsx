@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks'
-import { api, query, tenantParam, uploadCsv } from '../api.js'
+import { api, query, tenantParam } from '../api.js'
+import { UploadProgress, useCsvUpload } from '../csv-upload.js'
 import type { PageProps } from '../pages.js'
 
 interface Status { number: string, suppressed: boolean, since: string | null, entries: Array<{ source: string, reason: string | null, createdAt: string }> }
@@ -43,17 +44,10 @@ export function SuppressionPage ({ me, tenant }: PageProps) {
 }
 
 function Import ({ scope }: { scope: { tenantId?: string } }) {
-  const [file, setFile] = useState<File | null>(null)
-  const [progress, setProgress] = useState<{ sent: number, total: number } | null>(null)
-  const [result, setResult] = useState<ImportResult | null>(null)
-  const [error, setError] = useState<string | null>(null)
+  const { file, setFile, progress, result, error, send } = useCsvUpload<ImportResult>()
   const start = async (e: Event) => {
     e.preventDefault()
-    if (file === null) return
-    setError(null); setResult(null); setProgress({ sent: 0, total: file.size })
-    try {
-      setResult(await uploadCsv<ImportResult>('/suppressions/import' + query(scope), file, (sent, total) => setProgress({ sent, total })))
-    } catch (err) { setError((err as Error).message) }
+    await send('/suppressions/import' + query(scope))
   }
   return (
     <form class='import' onSubmit={start}>
@@ -61,7 +55,7 @@ function Import ({ scope }: { scope: { tenantId?: string } }) {
       <p class='muted'>One number per line (or in the first column), in international form.</p>
       <input type='file' name='csv' accept='.csv,text/csv' onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
       <button type='submit' disabled={file === null}>Import</button>
-      {progress !== null && <progress data-testid='import-progress' max={progress.total} value={progress.sent}>{Math.round(100 * progress.sent / Math.max(1, progress.total))}%</progress>}
+      <UploadProgress progress={progress} testId='import-progress' />
       {result !== null && <p data-testid='import-result'>{result.lines} lines: {result.added} added, {result.alreadyPresent} already there, {result.invalid} invalid{result.invalid > 0 ? ` (lines ${result.invalidLines.slice(0, 20).join(', ')})` : ''}.</p>}
       {error !== null && <p class='error' role='alert'>{error}</p>}
     </form>
