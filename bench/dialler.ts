@@ -39,6 +39,7 @@ if (process.env.DATABASE_URL !== undefined) {
 const port = await new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) }) })
 const base = `http://127.0.0.1:${port}`
 const standin = spawn(process.execPath, ['--import', 'tsx', new URL('./twilio-standin.ts', import.meta.url).pathname, base, ACCOUNT_SID, AUTH_TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] })
+process.on('exit', () => standin.kill())
 let standinOut = ''
 const twilioUrl = await new Promise<string>((resolve) => standin.stdout.on('data', (c: Buffer) => {
   standinOut += c.toString()
@@ -59,8 +60,15 @@ const config = loadConfig({
 const app = await buildApp(config)
 await app.listen({ port, host: '127.0.0.1' })
 const auth = { authorization: `Bearer ${config.adminToken}` }
+// After a large import on PGlite the event loop may lag for a moment, and a lagging server sheds
+// requests with 503 and Retry-After: asked again, as a client would.
 const send = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(base + path, { method, headers: { ...auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  let res: Response
+  for (let tries = 0; ; tries++) {
+    res = await fetch(base + path, { method, headers: { ...auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+    if (res.status !== 503 || tries === 20) break
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
   const json = await res.json() as Record<string, unknown> & { id: string }
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`)
   return json
@@ -94,14 +102,7 @@ console.log(`  RSS before ${(baseRss / 2 ** 20).toFixed(0)} MiB, peak ${(peakRss
 
 cpu = process.cpuUsage()
 started = Date.now()
-// The import may leave the event loop lagging for a moment (PGlite runs in this thread), and a
-// lagging server sheds requests with 503 and Retry-After: asked again, as a client would.
-let preview: unknown
-for (let tries = 0; ; tries++) {
-  const res = await fetch(`${base}/api/campaigns/${campaign.id}/preview`, { headers: auth })
-  if (res.status !== 503 || tries === 20) { preview = await res.json(); break }
-  await new Promise((resolve) => setTimeout(resolve, 500))
-}
+const preview = await send('GET', `/api/campaigns/${campaign.id}/preview`)
 console.log(`preview: ${((Date.now() - started) / 1000).toFixed(1)} s, CPU ${cpuSeconds(cpu)} s, ${JSON.stringify(preview)}`)
 
 // The dialler: the outbound example flow on a number of the campaign, 6,000 calls a minute.

@@ -82,16 +82,21 @@ export async function endCall (tx: Executor, callSid: string, status: string, du
  */
 export async function endUnseenOutboundCall (tx: Executor, p: { callSid: string, localNumber: string, remoteHash: string, status: string, durationSeconds: number | null, at: Date }): Promise<EndedCall | null> {
   const at = p.at.toISOString()
-  const rows = rowsOf<{ id: string, tenant_id: string }>(await tx.execute(sql`
-    insert into ${calls} (tenant_id, call_sid, direction, campaign_id, flow_id, remote_hash, remote_withheld, local_number, status, state, started_at, ended_at, duration_seconds, step_seq)
-    select n.tenant_id, ${p.callSid}, 'outbound', n.campaign_id, n.flow_id, ${p.remoteHash}, false, n.number, ${p.status}, ${JSON.stringify({ ...initialCallState(), ended: true })}::jsonb,
-      ${at}::timestamptz, ${at}::timestamptz, ${p.durationSeconds}, 1
-    from numbers n where n.number = ${p.localNumber}
-    on conflict (call_sid) do nothing
-    returning id, tenant_id`))
+  const rows = rowsOf<{ tenant_id: string }>(await tx.execute(sql`
+    with c as (
+      insert into ${calls} (tenant_id, call_sid, direction, campaign_id, flow_id, remote_hash, remote_withheld, local_number, status, state, started_at, ended_at, duration_seconds, step_seq)
+      select n.tenant_id, ${p.callSid}, 'outbound', n.campaign_id, n.flow_id, ${p.remoteHash}, false, n.number, ${p.status}, ${JSON.stringify({ ...initialCallState(), ended: true })}::jsonb,
+        ${at}::timestamptz, ${at}::timestamptz, ${p.durationSeconds}, 1
+      from numbers n where n.number = ${p.localNumber}
+      on conflict (call_sid) do nothing
+      returning id, tenant_id
+    ), e as (
+      insert into ${callEvents} (tenant_id, call_id, seq, node, input, outcome, at)
+      select tenant_id, id, 1, null, null, ${`status-${p.status}`}, ${at}::timestamptz from c
+    )
+    select tenant_id from c`))
   const row = rows[0]
   if (row === undefined) return null
-  await tx.insert(callEvents).values({ tenantId: row.tenant_id, callId: row.id, seq: 1, node: null, input: null, outcome: `status-${p.status}`, at: p.at })
   return { callSid: p.callSid, tenantId: row.tenant_id, direction: 'outbound', remoteHash: p.remoteHash, flowRan: false, optedOut: false }
 }
 

@@ -45,6 +45,7 @@ export function twilioCallees (transports: TwilioTransport[], scripts: Scripts) 
       const reply = await callee.post('/twilio/status', { CallStatus, ...extra })
       if (reply.status !== 200) throw new Error(`status ${CallStatus} of ${call.sid} answered ${reply.status}: ${reply.body}`)
     }
+    let ended = false
     live++
     maxLive = Math.max(maxLive, live)
     try {
@@ -72,17 +73,21 @@ export function twilioCallees (transports: TwilioTransport[], scripts: Scripts) 
         }
         await script.hold
       }
+      // The call is over at Twilio before it reports so: no longer up while its callback is handled.
+      ended = true
+      live--
       await status(script.status, { CallDuration: script.status === 'completed' ? '30' : '0', ...(script.answeredBy !== undefined ? { AnsweredBy: script.answeredBy } : {}) })
     } finally {
-      live--
+      if (!ended) live--
     }
   }
 
   return {
     calls,
     failures,
-    /** The most calls up at once. */
+    /** The most calls up at once (since the last `resetMaxLive`). */
     get maxLive () { return maxLive },
+    resetMaxLive () { maxLive = live },
     /** For the stand-in's `placed`. */
     placed ({ sid, form }: { sid: string, form: URLSearchParams }) {
       const to = form.get('To')!

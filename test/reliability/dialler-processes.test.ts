@@ -76,6 +76,8 @@ t.test('two processes dial one campaign', { skip }, async (t) => {
 
   await t.test('maxConcurrent holds over both processes', async (t) => {
     const before = callees.calls.length
+    await callees.settled()
+    callees.resetMaxLive()
     t.equal((await dialler({ maxConcurrent: 3 })).status, 200)
     await load(Array.from({ length: 24 }, (_, i) => N(100 + i)))
     // Each call lasts 300 ms: with turns every 100 ms in two processes, more would go out at once if the count were per process.
