@@ -1,4 +1,4 @@
-import { and, count, eq, gt, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, gt, inArray, isNotNull, sql, type SQL } from 'drizzle-orm'
 import { contactRule, type ContactRule } from '../dialler/outcome.js'
 import type { CampaignContext } from '../flows/definition.js'
 import { rawDate } from './client.js'
@@ -147,7 +147,7 @@ export async function attachCallSids (db: Executor, placed: Array<{ attemptId: n
     where a.id = x.id and a.settled_at is null`)
 }
 
-export interface SettledAttempt { id: number, campaignId: string, tenantId: string, contactId: string, contactStatus: ContactStatus, dialler: DiallerSettings | null }
+export interface SettledAttempt { id: number, campaignId: string, tenantId: string, contactId: string, dialler: DiallerSettings | null }
 
 /**
  * Runs `update` (an update of call_attempts setting their outcome, returning id, campaign_id,
@@ -170,10 +170,10 @@ async function settling (tx: Executor, update: SQL, outcome: DialOutcome, rule: 
           else ${at}::timestamptz + greatest(${rule.minDelayMs}::bigint * interval '1 millisecond', (r.dialler->'retryAfterSeconds'->>${rule.retryAfter}::text)::numeric * interval '1 second') end,
         last_outcome = ${outcome}
       from r where c.id = r.contact_id
-      returning c.id, c.status
+      returning c.id
     )
-    select r.id, r.campaign_id, r.tenant_id, r.contact_id, m.status, r.dialler from r join m on m.id = r.contact_id`))
-  return rows.map((r) => ({ id: Number(r.id), campaignId: r.campaign_id as string, tenantId: r.tenant_id as string, contactId: r.contact_id as string, contactStatus: r.status as ContactStatus, dialler: r.dialler as DiallerSettings | null }))
+    select r.id, r.campaign_id, r.tenant_id, r.contact_id, r.dialler from r join m on m.id = r.contact_id`))
+  return rows.map((r) => ({ id: Number(r.id), campaignId: r.campaign_id as string, tenantId: r.tenant_id as string, contactId: r.contact_id as string, dialler: r.dialler as DiallerSettings | null }))
 }
 
 /**
@@ -224,13 +224,6 @@ export async function outcomeCounts (db: Executor, campaignId: string, since?: D
   const counts = Object.fromEntries(DIAL_OUTCOMES.map((o) => [o, 0])) as OutcomeCounts
   for (const row of rows) counts[row.outcome!] = row.n
   return counts
-}
-
-/** Calls in flight for the campaign. */
-export async function inFlight (db: Executor, campaignId: string): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(callAttempts)
-    .where(and(eq(callAttempts.campaignId, campaignId), isNotNull(callAttempts.contactId), isNull(callAttempts.settledAt)))
-  return row?.n ?? 0
 }
 
 /** Sets the dialler's state if it is in one of `from`; returns whether it changed. */

@@ -9,7 +9,7 @@ import { findCampaign } from '../db/campaigns.js'
 import type { Db } from '../db/client.js'
 import { contactCounts } from '../db/contacts.js'
 import {
-  attachCallSids, claimDue, diallerStateOf, hasWorkLeft, inFlight, lockRunningCampaign, moveContacts, numbersOnACall, openAttempts, outcomeCounts,
+  attachCallSids, claimDue, diallerStateOf, hasWorkLeft, lockRunningCampaign, moveContacts, numbersOnACall, openAttempts, outcomeCounts,
   pacing, runningCampaigns, setDiallerState, settleAttempt, settleLost, settleUnplaced, takeUnaudited, type ContactMove, type DiallingCampaign, type DueContact, type SettledAttempt
 } from '../db/dial-attempts.js'
 import type { Executor, Tx } from '../db/executor.js'
@@ -77,9 +77,9 @@ export function createDialler (deps: DiallerDeps) {
     const campaign = await campaignOf(principal, campaignId)
     requireRole(principal, 'ops', 'controller')
     const now = clock.now()
-    const [{ state, reason }, flying, contacts, outcomes, day] = await Promise.all([
+    const [{ state, reason }, { inFlight: flying }, contacts, outcomes, day] = await Promise.all([
       diallerStateOf(db, campaign.id),
-      inFlight(db, campaign.id),
+      pacing(db, campaign.id, now),
       contactCounts(db, campaign.id),
       outcomeCounts(db, campaign.id),
       outcomeCounts(db, campaign.id, new Date(now.getTime() - DAY_MS))
