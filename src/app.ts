@@ -23,6 +23,7 @@ import overloadPlugin, { type OverloadPluginOptions } from './plugins/overload.j
 import recorderPlugin, { type RecorderPluginOptions } from './plugins/recorder.js'
 import storagePlugin from './plugins/storage.js'
 import sweeperPlugin from './plugins/sweeper.js'
+import webhooksPlugin from './plugins/webhooks.js'
 import switchboardsPlugin from './plugins/switchboards.js'
 import apiRoutes from './routes/api/index.js'
 import consoleRoutes from './routes/console.js'
@@ -99,6 +100,7 @@ export async function buildApp (config: Config, overrides: AppOverrides = {}) {
     await app.register(switchboardsPlugin)
     await app.register(recorderPlugin, overrides.recorder ?? {})
     await app.register(offboardingPlugin)
+    await app.register(webhooksPlugin)
     await app.register(sweeperPlugin)
     await app.register(diallerPlugin)
     // Before the routes: its onRequest hook answers 503 before a shed request's body is read.

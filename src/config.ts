@@ -28,6 +28,8 @@ export const EnvSchema = Type.Object({
   LINK_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   SWEEP_INTERVAL_SECONDS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
   DIALLER_INTERVAL_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+  WEBHOOK_INTERVAL_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+  WEBHOOK_ALLOW_PRIVATE: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
   REQUEST_TIMEOUT_SECONDS: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}$' })),
   CSV_MAX_BYTES: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,11}$' })),
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
@@ -69,6 +71,10 @@ export interface Config {
   sweepIntervalSeconds: number
   /** How often each process's dialler takes its turn at the running campaigns; 0 turns its timer off. */
   diallerIntervalMs: number
+  /** How often each process's event deliverer looks for due deliveries; 0 turns its timer off. */
+  webhookIntervalMs: number
+  /** Event endpoints may be on loopback, private or link-local addresses (tests, a receiver beside us). */
+  webhookAllowPrivate: boolean
   /**
    * How long a client has to send a whole request, headers and body (Node's requestTimeout):
    * a body dribbled byte by byte is cut off with 408. The response is not counted.
@@ -130,6 +136,8 @@ export function loadConfig (raw: Record<string, string | undefined>): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     sweepIntervalSeconds: Number(env.SWEEP_INTERVAL_SECONDS ?? 3600),
     diallerIntervalMs: Number(env.DIALLER_INTERVAL_MS ?? 1000),
+    webhookIntervalMs: Number(env.WEBHOOK_INTERVAL_MS ?? 1000),
+    webhookAllowPrivate: env.WEBHOOK_ALLOW_PRIVATE === 'true',
     // Node's own default (Fastify turns it off). A streamed import reads its body only as fast
     // as it writes rows (a million numbers: 40 s on PGlite on a 2-core machine): larger registers
     // need a larger value.

@@ -59,6 +59,9 @@ export function testConfig (t: Tap, env: Record<string, string> = {}): Config {
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     // Tests run the dialler's turns themselves (app.dialler.tick()), with the injected clock.
     DIALLER_INTERVAL_MS: '0',
+    // Likewise the event deliveries (app.webhooks.deliver()); receivers in tests are on 127.0.0.1.
+    WEBHOOK_INTERVAL_MS: '0',
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     ...env
   })
 }

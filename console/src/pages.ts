@@ -10,6 +10,7 @@ import { FlowsPage } from './pages/flows.js'
 import { NumbersPage } from './pages/numbers.js'
 import { OutboundPage } from './pages/outbound.js'
 import { SuppressionPage } from './pages/suppression.js'
+import { WebhooksPage } from './pages/webhooks.js'
 
 export interface PageProps {
   me: Me
@@ -36,7 +37,8 @@ const PAGES: Page[] = [
   { id: 'calls', title: 'Calls', roles: ['agent', 'controller'], component: CallsPage },
   { id: 'suppression', title: 'Suppression', roles: ['ops', 'agent', 'controller'], component: SuppressionPage, oneTenant: true },
   { id: 'dsr', title: 'Data-subject requests', roles: ['controller'], component: DsrPage, oneTenant: true },
-  { id: 'audit', title: 'Audit log', roles: ['controller'], component: AuditPage, oneTenant: true }
+  { id: 'audit', title: 'Audit log', roles: ['controller'], component: AuditPage, oneTenant: true },
+  { id: 'webhooks', title: 'Webhooks', roles: ['controller'], component: WebhooksPage, oneTenant: true }
 ]
 
 export function pagesFor (role: Role): Page[] {

@@ -1,5 +1,6 @@
 import type { NewCall } from '../db/calls.js'
 import type { CallRoute, CallSnapshot, StepWrite, WriteTarget } from '../db/step-sql.js'
+import type { DomainEvent } from '../events/catalogue.js'
 import { apologyTwiml, initialCallState, runStep, type FlowContext, type FlowDefinition, type FlowInput, type StepResult } from '../flows/index.js'
 import { hashNumber } from '../privacy/number-hash.js'
 import { emptyTwiml, forwardOrApologise, hangupTwiml } from '../twilio/twiml.js'
@@ -83,7 +84,7 @@ function planStart (snapshot: Snapshot, input: Extract<StepInput, { kind: 'start
     const events = [{ node: null, input: null, outcome }]
     const call = snapshot.call
     const write = call === null
-      ? { target: { kind: 'insert' as const, call: newCall(ctx, input.callSid, inbound, local, remoteOf(input), route, ctx.now) }, ...nothing(initialCallState()), events, state: { ...initialCallState(), ended: true }, status: outcome }
+      ? started({ target: { kind: 'insert' as const, call: newCall(ctx, input.callSid, inbound, local, remoteOf(input), route, ctx.now) }, ...nothing(initialCallState()), events, state: { ...initialCallState(), ended: true }, status: outcome })
       // A call placed through the API is on file before it is answered: only the outcome is added.
       : call.stepSeq === 0 ? { target: { kind: 'update' as const, call }, ...nothing(call.state), events } : null
     return { reply: ended ? forwardOrApologise(campaign.switchboard) : apologyTwiml(), write, switchboard, log: [{ level: 'warn', obj: { callSid: input.callSid, campaignId: campaign.id, outcome }, msg: 'call not run through a flow' }] }
@@ -95,7 +96,13 @@ function planStart (snapshot: Snapshot, input: Extract<StepInput, { kind: 'start
   const campaignContext = { timezone: campaign.timezone, hours: campaign.hours, holidays: campaign.holidays, switchboard: campaign.switchboard }
   const fresh: CallSnapshot = { ...call, id: '', stepSeq: 0, lastStep: 0, lastTwiml: null, endedAt: null, definition, campaign: campaignContext }
   const { reply, write, log } = runPlanned(fresh, start, ctx)
-  return { reply, write: { target: { kind: 'insert', call }, ...write }, log, switchboard }
+  return { reply, write: started({ target: { kind: 'insert', call }, ...write }), log, switchboard }
+}
+
+/** A call's first write also tells that it started (before anything else of its step). */
+function started<W extends StepWrite & { target: { kind: 'insert', call: NewCall } }> (write: W): W {
+  const { call } = write.target
+  return { ...write, emits: [{ type: 'call.started', data: { callSid: call.callSid, campaignId: call.campaignId, direction: call.direction } }, ...write.emits] }
 }
 
 function planStep (call: CallSnapshot | null, input: Extract<StepInput, { kind: 'step' }>, ctx: PlanContext): Plan {
@@ -139,12 +146,14 @@ function writeOf (call: CallSnapshot, result: StepResult): StepWrite {
         break
       case 'recordConsent':
         write.consents.push({ node: effect.node, prompt: effect.prompt, digits: effect.digits, decision: effect.decision, granted: effect.granted })
+        write.emits.push({ type: 'consent.recorded', data: { callSid: call.callSid, decision: effect.decision, node: effect.node, flowVersion: call.flowVersion } })
         break
       case 'startRecording':
         write.streamTokenHashes.push(tokenHash(effect.token))
         break
       case 'suppress':
         write.suppress = true
+        write.emits.push(optedOut(call))
         break
       case 'stopRecording':
       case 'dial':
@@ -179,7 +188,10 @@ function lateStep (call: CallSnapshot, input: FlowInput, ctx: PlanContext): Plan
   const optouts = result.effects.filter((e) => e.type === 'suppress')
   for (const effect of optouts) {
     const storable = !call.remoteWithheld && ctx.unwritable?.optout !== true
-    if (storable) write.suppress = true
+    if (storable) {
+      write.suppress = true
+      write.emits.push(optedOut(call))
+    }
     write.events.push({ node: effect.node, input: null, outcome: storable ? 'suppressed' : 'optout-not-stored' })
   }
   const log: LogLine = { level: 'warn', obj: { node: input.kind === 'resume' ? input.node : null, optout: optouts.length > 0 }, msg: 'flow step after the call ended: hung up, only an opt-out kept' }
@@ -187,7 +199,9 @@ function lateStep (call: CallSnapshot, input: FlowInput, ctx: PlanContext): Plan
 }
 
 /** A write that stores nothing but `state` (as read, for steps that change nothing of it). */
-const nothing = (state: StepWrite['state']): StepWrite => ({ events: [], consents: [], streamTokenHashes: [], suppress: false, state, status: null, reply: null })
+const nothing = (state: StepWrite['state']): StepWrite => ({ events: [], consents: [], streamTokenHashes: [], suppress: false, emits: [], state, status: null, reply: null })
+
+const optedOut = (call: CallSnapshot): DomainEvent => ({ type: 'optout.recorded', data: { callSid: call.callSid, campaignId: call.campaignId } })
 
 /** The row of a call that starts now. */
 export function newCall (keys: { numberHashKey: string }, callSid: string, inbound: boolean, local: string, remote: string, route: Pick<CallRoute, 'tenantId' | 'flowId' | 'publishedVersion'> & { campaign: { id: string, storeCallerNumber: boolean } }, now: Date): NewCall {

@@ -1,5 +1,8 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import { initialCallState, type CallState } from '../flows/index.js'
+import type { DomainEvent, Emitted } from '../events/catalogue.js'
+import { emit } from '../events/emit.js'
+import { emitting } from '../events/outbox-sql.js'
 import { rowsOf, type Executor } from './executor.js'
 import { callEvents, calls, consents, recordings, streamTokens } from './schema.js'
 
@@ -19,11 +22,25 @@ export interface NewCall {
   startedAt: Date
 }
 
-/** Inserts the calls Twilio has not already told us about (a retried webhook, an early status). */
+/** Inserts the calls Twilio has not already told us about (a retried webhook, an early status); each inserted one emits call.started. */
 export async function insertCall (db: Executor, call: NewCall | NewCall[]): Promise<void> {
   const list = Array.isArray(call) ? call : [call]
   if (list.length === 0) return
-  await db.insert(calls).values(list).onConflictDoNothing({ target: calls.callSid })
+  const inserted = await db.insert(calls).values(list).onConflictDoNothing({ target: calls.callSid }).returning({ callSid: calls.callSid })
+  const placed = new Set(inserted.map((r) => r.callSid))
+  await emit(db, ...list.filter((c) => placed.has(c.callSid)).map((c): Emitted => ({
+    type: 'call.started', tenantId: c.tenantId, at: c.startedAt, data: { callSid: c.callSid, campaignId: c.campaignId, direction: c.direction }
+  })))
+}
+
+/**
+ * The outbox clauses for a statement whose CTE `from` returns the changed call's tenant_id, once
+ * per change: `events` are emitted for each row it returns (none if it returned none).
+ */
+function outboxOf (from: string, events: DomainEvent[], at: string) {
+  const rows = JSON.stringify(events.map((e, n) => ({ n, type: e.type, data: e.data, at })))
+  const source = `select f.tenant_id, x.type, x.data->>'callSid', x.data, x.at from ${from} f, ob_src x order by x.n`
+  return sql`ob_src as (select * from jsonb_to_recordset(${rows}::text::jsonb) as x(n int, type text, data jsonb, at timestamptz)), ${sql.raw(emitting('ob', source))}`
 }
 
 export interface EventRow { node: string | null, input: string | null, outcome: string }
@@ -65,7 +82,7 @@ export async function endCall (tx: Executor, callSid: string, status: string, du
       select tenant_id, id, step_seq, null, null, ${`status-${status}`}, ${when}::timestamptz from c
     ), t as (
       update ${streamTokens} set used_at = ${when}::timestamptz where call_sid = ${callSid} and used_at is null and exists (select 1 from c)
-    )
+    ), ${outboxOf('c', [{ type: 'call.completed', data: { callSid, status, durationSeconds } }], when)}
     select c.tenant_id, c.direction, c.remote_hash, c.last_step,
       c.direction <> 'inbound' and exists (select 1 from ${callEvents} ce where ce.call_id = c.id and ce.outcome = 'suppressed') as opted_out
     from c`))
@@ -93,7 +110,10 @@ export async function endUnseenOutboundCall (tx: Executor, p: { callSid: string,
     ), e as (
       insert into ${callEvents} (tenant_id, call_id, seq, node, input, outcome, at)
       select tenant_id, id, 1, null, null, ${`status-${p.status}`}, ${at}::timestamptz from c
-    )
+    ), ${outboxOf('c', [
+      { type: 'call.started', data: { callSid: p.callSid, campaignId: null, direction: 'outbound' } },
+      { type: 'call.completed', data: { callSid: p.callSid, status: p.status, durationSeconds: p.durationSeconds } }
+    ], at)}
     select tenant_id from c`))
   const row = rows[0]
   if (row === undefined) return null

@@ -1,4 +1,5 @@
 import { and, count, eq, gt, inArray, isNotNull, sql, type SQL } from 'drizzle-orm'
+import { emitting } from '../events/outbox-sql.js'
 import { contactRule, type ContactRule } from '../dialler/outcome.js'
 import type { CampaignContext } from '../flows/definition.js'
 import { rawDate } from './client.js'
@@ -149,9 +150,12 @@ export async function attachCallSids (db: Executor, placed: Array<{ attemptId: n
 
 export interface SettledAttempt { id: number, campaignId: string, tenantId: string, contactId: string, dialler: DiallerSettings | null }
 
+/** A contact in one of these is not called again: the customer's systems are told (contact.completed). */
+const FINAL: ContactStatus[] = ['completed', 'exhausted', 'suppressed']
+
 /**
  * Runs `update` (an update of call_attempts setting their outcome, returning id, campaign_id,
- * contact_id) and, in the same statement, moves each contact on by `rule` against its attempts
+ * contact_id, call_sid) and, in the same statement, moves each contact on by `rule` against its attempts
  * and the campaign's settings as they are now. A campaign without settings any more exhausts it.
  */
 async function settling (tx: Executor, update: SQL, outcome: DialOutcome, rule: ContactRule, now: Date): Promise<SettledAttempt[]> {
@@ -170,8 +174,12 @@ async function settling (tx: Executor, update: SQL, outcome: DialOutcome, rule: 
           else ${at}::timestamptz + greatest(${rule.minDelayMs}::bigint * interval '1 millisecond', (r.dialler->'retryAfterSeconds'->>${rule.retryAfter}::text)::numeric * interval '1 second') end,
         last_outcome = ${outcome}
       from r where c.id = r.contact_id
-      returning c.id
-    )
+      returning c.id, c.status, c.reference
+    ), p as (
+      select ${outcome}::text as outcome, ${at}::timestamptz as at
+    ), ${sql.raw(emitting('ob', `select r.tenant_id, 'contact.completed', r.call_sid,
+        jsonb_build_object('campaignId', r.campaign_id, 'contactId', r.contact_id, 'reference', m.reference, 'outcome', p.outcome), p.at
+      from r join m on m.id = r.contact_id, p where m.status in (${FINAL.map((s) => `'${s}'`).join(', ')})`))}
     select r.id, r.campaign_id, r.tenant_id, r.contact_id, r.dialler from r join m on m.id = r.contact_id`))
   return rows.map((r) => ({ id: Number(r.id), campaignId: r.campaign_id as string, tenantId: r.tenant_id as string, contactId: r.contact_id as string, dialler: r.dialler as DiallerSettings | null }))
 }
@@ -192,7 +200,7 @@ export async function settleAttempt (tx: Executor, call: { callSid: string, tena
         order by (call_sid is null) limit 1
         for update)
       and settled_at is null
-      returning id, campaign_id, contact_id`, outcome, contactRule(outcome), now)
+      returning id, campaign_id, contact_id, call_sid`, outcome, contactRule(outcome), now)
   return rows[0] ?? null
 }
 
@@ -210,7 +218,7 @@ export async function settleLost (tx: Executor, now: Date, unplacedMs: number, c
           and ((call_sid is null and at < ${new Date(now.getTime() - unplacedMs).toISOString()}::timestamptz) or at < ${new Date(now.getTime() - callMs).toISOString()}::timestamptz)
         limit 500
         for update skip locked)
-      returning id, campaign_id, contact_id`, 'failed', contactRule('failed'), now)
+      returning id, campaign_id, contact_id, call_sid`, 'failed', contactRule('failed'), now)
   return rows
 }
 
@@ -253,7 +261,7 @@ export async function settleUnplaced (tx: Executor, attemptId: number, now: Date
   const rows = await settling(tx, sql`
       update ${callAttempts} set settled_at = ${now.toISOString()}::timestamptz, outcome = 'failed'
       where id = ${attemptId} and settled_at is null
-      returning id, campaign_id, contact_id`, 'failed', contactRule('failed'), now)
+      returning id, campaign_id, contact_id, call_sid`, 'failed', contactRule('failed'), now)
   return rows[0] ?? null
 }
 

@@ -385,3 +385,64 @@ export const installationChecks = pgTable('installation_checks', {
   value: text('value').notNull(),
   createdAt: createdAt()
 })
+
+// What happened, as the customer's systems are told it (events/catalogue.ts): written by
+// events/emit.ts in the transaction of the change it reports, so a change that commits always
+// has its event and one that rolls back has none. `seq` orders them; a call's events are written
+// while its row is locked, so they are numbered in the order they happened. Ids, outcomes and
+// references only: never a phone number, audio or a token.
+export const events = pgTable('events', {
+  id: id(),
+  seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
+  tenantId: tenantId(),
+  type: text('type').notNull(),
+  // The call the event is about: a call's events are delivered in order.
+  callSid: key('call_sid'),
+  data: jsonb('data').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull()
+}, (t) => [index('events_tenant_seq_idx').on(t.tenantId, t.seq), index('events_at_idx').on(t.at)])
+
+export const webhookEndpoints = pgTable('webhook_endpoints', {
+  id: id(),
+  tenantId: tenantId(),
+  url: text('url').notNull(),
+  // Event types, or ['*'] for all.
+  events: text('events').array().notNull(),
+  description: text('description'),
+  // The signing secret (whsec_…), sealed with the tenant's field key: shown once, never again.
+  secret: text('secret').notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  disabledReason: text('disabled_reason'),
+  // Since when every delivery to it has failed (null: its last one succeeded): 3 days disable it.
+  failingSince: timestamp('failing_since', { withTimezone: true }),
+  createdBy: text('created_by').notNull(),
+  createdAt: createdAt()
+}, (t) => [index('webhook_endpoints_tenant_idx').on(t.tenantId)])
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const
+export type DeliveryStatus = typeof DELIVERY_STATUSES[number]
+
+// An event owed to one endpoint. Claimed by a lease, not a lock held through the POST: no
+// transaction spans the request, and a lease past its time (its process died) is taken over.
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  id: id(),
+  tenantId: tenantId(),
+  endpointId: uuid('endpoint_id').notNull().references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+  eventId: uuid('event_id').notNull().references(() => events.id, { onDelete: 'cascade' }),
+  // The event's seq and call, copied: the order check reads the deliveries alone.
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  callSid: key('call_sid'),
+  status: text('status').$type<DeliveryStatus>().notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }),
+  leaseUntil: timestamp('lease_until', { withTimezone: true }),
+  lastStatus: integer('last_status'),
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true })
+}, (t) => [
+  index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  index('webhook_deliveries_call_idx').on(t.endpointId, t.callSid, t.seq).where(sql`${t.status} = 'pending' and ${t.callSid} is not null`),
+  index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.createdAt),
+  index('webhook_deliveries_event_idx').on(t.eventId)
+])

@@ -1,4 +1,6 @@
 import type { CallState, FlowDefinition } from '../flows/index.js'
+import type { DomainEvent } from '../events/catalogue.js'
+import { emitting } from '../events/outbox-sql.js'
 import type { EventRow, NewCall } from './calls.js'
 import { rawDate, type RawQuery } from './client.js'
 
@@ -53,6 +55,8 @@ export interface StepWrite {
   streamTokenHashes: string[]
   /** The caller opted out: their number's hash is suppressed for the call's tenant. */
   suppress: boolean
+  /** What the step tells the customer's systems (events/catalogue.ts), in order. */
+  emits: DomainEvent[]
   state: CallState
   /** null: the status stays. */
   status: string | null
@@ -211,7 +215,7 @@ const STEP_EFFECTS = `ev as (
 ), sc as (
   update contacts set status = 'suppressed', next_attempt_at = null, last_outcome = 'optedOut'
   where status in ('pending', 'scheduled') and (tenant_id, number_hash) in (select w.tenant_id, w.remote_hash from w where w.suppress)
-)`
+), ${emitting('ob', 'select w.tenant_id, o.type, w.call_sid, o.data, $1::text::timestamptz from w, jsonb_to_recordset(w.emits) as o(type text, data jsonb)')}`
 
 // A call is written only if it is still as it was read: the same last step and event number, and
 // ended or not as it was. Anything that changed it in between (a status callback, an event
@@ -222,7 +226,7 @@ const STEP_EFFECTS = `ev as (
 export const WRITE_STEPS = `with s as (
   select * from jsonb_to_recordset($2::text::jsonb) as s(id uuid, tenant_id uuid, call_sid text, remote_hash text, campaign_id uuid,
     flow_id uuid, flow_version int, read_step int, read_seq int, read_ended boolean, events jsonb, consents jsonb, tokens jsonb,
-    suppress boolean, state jsonb, step_seq int, status text, last_step int, last_twiml text)
+    suppress boolean, emits jsonb, state jsonb, step_seq int, status text, last_step int, last_twiml text)
 ), u as (
   update calls c set state = s.state, step_seq = s.step_seq, status = coalesce(s.status, c.status),
     last_step = coalesce(s.last_step, c.last_step), last_twiml = case when s.last_step is null then c.last_twiml else s.last_twiml end
@@ -242,7 +246,7 @@ select id from u`
 export const START_CALLS = `with s as (
   select * from jsonb_to_recordset($2::text::jsonb) as s(tenant_id uuid, call_sid text, direction text, campaign_id uuid, flow_id uuid,
     flow_version int, remote_hash text, remote_number text, remote_withheld boolean, local_number text, status text, state jsonb,
-    step_seq int, last_step int, last_twiml text, events jsonb, consents jsonb, tokens jsonb, suppress boolean)
+    step_seq int, last_step int, last_twiml text, events jsonb, consents jsonb, tokens jsonb, suppress boolean, emits jsonb)
 ), c as (
   insert into calls (tenant_id, call_sid, direction, campaign_id, flow_id, flow_version, remote_hash, remote_number,
     remote_withheld, local_number, status, state, started_at, step_seq, last_step, last_twiml)
@@ -281,6 +285,7 @@ export async function writeSteps (q: RawQuery, steps: Array<{ call: CallSnapshot
       consents: w.consents,
       tokens: w.streamTokenHashes,
       suppress: w.suppress,
+      emits: w.emits,
       state: w.state,
       step_seq: call.stepSeq + events.length,
       status: w.status,
@@ -315,7 +320,8 @@ export async function insertCalls (q: RawQuery, starts: Array<{ call: NewCall, w
       events,
       consents: w.consents,
       tokens: w.streamTokenHashes,
-      suppress: w.suppress
+      suppress: w.suppress,
+      emits: w.emits
     }
   })
   const inserted = await q<{ call_sid: string }>(START_CALLS, [at.toISOString(), JSON.stringify(rows)])

@@ -1,3 +1,4 @@
+import { emit } from '../events/emit.js'
 import { appendAudit } from '../audit/append.js'
 import { readScope, requireRole, writeTenant, type Principal } from '../auth/principal.js'
 import { findDsr, insertDsr, subjectData, updateDsr } from '../db/subject-data.js'
@@ -40,6 +41,7 @@ export function createDsrRequests (deps: DsrRequestDeps) {
       const { status, result, keepHash } = outcome
       const row = await updateDsr(tx, created.id, { status, result, completedAt: status === 'completed' ? now : null, ...(keepHash ? {} : { numberHash: 'completed' }) })
       await appendAudit(tx, { tenantId, actor: principal.actor, action: `dsr.${request.type}`, subject: `dsr:${created.id}`, details: result, at: now })
+      if (status === 'completed') await emit(tx, { type: 'dsr.completed', tenantId, at: now, data: { dsrId: created.id, type: request.type } })
       return { row, outcome }
     })
     await outcome.afterCommit?.()

@@ -1,4 +1,6 @@
 import { deleteContactsOf } from '../db/contacts.js'
+import type { Emitted } from '../events/catalogue.js'
+import { emit } from '../events/emit.js'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/client.js'
 import type { Tx } from '../db/executor.js'
@@ -86,13 +88,16 @@ export async function erase (deps: DsrDeps, tx: Tx, tenantId: string, numberHash
     // queued too, and the upload, finding its row gone when it commits, deletes what it wrote.
     if (rec.deletedAt === null) objects.push({ bucket: rec.bucket, key: rec.key })
   }
-  await queueObjectDeletions(tx, objects, 'erasure', deps.clock.now())
+  const now = deps.clock.now()
+  await queueObjectDeletions(tx, objects, 'erasure', now)
   const erased = data.calls.filter((c) => !keepCalls.has(c.id))
   await eraseCalls(tx, erased.map((c) => c.id), erased.map((c) => c.callSid))
   await forgetRequests(tx, tenantId, numberHash, 'erased')
   // Off every campaign's contact list too: the dialler must not call, nor hold, the person.
   const contactsDeleted = await deleteContactsOf(tx, tenantId, [numberHash])
   const erasedIds = new Set(erased.map((c) => c.id))
+  await emit(tx, ...data.recordings.filter((r) => !keepCalls.has(r.callId) && r.deletedAt === null)
+    .map((r): Emitted => ({ type: 'recording.deleted', tenantId, at: now, data: { recordingId: r.id, reason: 'erasure' } })))
   return {
     callsDeleted: erased.length,
     eventsDeleted: data.events.filter((e) => erasedIds.has(e.callId)).length,

@@ -3,7 +3,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { Executor } from '../db/executor.js'
 import {
   auditLog, callAttempts, callEvents, calls, campaigns, consents, contacts, dsrRequests, flows, flowVersions, numbers,
-  recordingControls, recordings, streamTokens, suppressions, tenantKeys, users
+  events, recordingControls, recordings, streamTokens, suppressions, tenantKeys, users, webhookDeliveries, webhookEndpoints
 } from '../db/schema.js'
 
 interface TenantTable {
@@ -24,6 +24,10 @@ interface TenantTable {
  */
 export const TENANT_TABLES: TenantTable[] = [
   { file: 'audit-log.jsonl', table: auditLog, tenantId: auditLog.tenantId, key: auditLog.seq },
+  // Delivery bookkeeping, and endpoints' secrets: not the controller's to take away.
+  { file: null, table: webhookDeliveries, tenantId: webhookDeliveries.tenantId, key: webhookDeliveries.id },
+  { file: 'webhook-endpoints.jsonl', table: webhookEndpoints, tenantId: webhookEndpoints.tenantId, key: webhookEndpoints.id, omit: ['secret'] },
+  { file: 'events.jsonl', table: events, tenantId: events.tenantId, key: events.seq },
   { file: 'recording-controls.jsonl', table: recordingControls, tenantId: recordingControls.tenantId, key: recordingControls.id },
   { file: 'recordings.jsonl', table: recordings, tenantId: recordings.tenantId, key: recordings.id },
   { file: null, table: streamTokens, tenantId: streamTokens.tenantId, key: streamTokens.tokenHash },

@@ -5,7 +5,7 @@ import { sweep, type SweepResult } from '../retention/sweeper.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /** Runs one retention sweep now (the timer runs it every SWEEP_INTERVAL_SECONDS), then
-     *  finishes offboardings left incomplete. */
+     *  finishes offboardings left incomplete and prunes delivered events past 30 days. */
     sweep (): Promise<SweepResult>
   }
 }
@@ -13,7 +13,7 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const run = async (): Promise<SweepResult> => {
     const result = await sweep({ db: app.database.db, store: app.objectStore, clock: app.clock, log: app.log })
-    return { ...result, offboardingsFinished: await finishPending(app.offboarding) }
+    return { ...result, offboardingsFinished: await finishPending(app.offboarding), eventsPruned: await app.webhooks.prune() }
   }
   app.decorate('sweep', run)
   const seconds = app.config.sweepIntervalSeconds
@@ -28,4 +28,4 @@ export default fp(async (app) => {
     clearInterval(timer)
     await running
   })
-}, { name: 'sweeper', dependencies: ['database', 'storage', 'offboarding'] })
+}, { name: 'sweeper', dependencies: ['database', 'storage', 'offboarding', 'webhooks'] })

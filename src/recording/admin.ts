@@ -1,3 +1,4 @@
+import { emit } from '../events/emit.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { audited } from '../audit/audited.js'
 import type { Clock } from '../clock.js'
@@ -90,6 +91,7 @@ export function createRecordingAdmin (deps: RecordingAdminDeps) {
         const locked = await lockRecording(tx, row.id)
         assertDeletable(locked)
         await updateRecording(tx, row.id, { status: 'deleted', deletedAt: now })
+        await emit(tx, { type: 'recording.deleted', tenantId: row.tenantId, at: now, data: { recordingId: row.id, reason: 'deletion' } })
         return locked.status === 'stored' ? await queueObjectDeletions(tx, [locked], 'deletion', now) : []
       },
       (ids) => ({ tenantId: row.tenantId, actor, action: 'recording.delete', subject: `recording:${row.id}`, details: { objectQueued: ids.length > 0 }, at: now }))

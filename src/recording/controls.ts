@@ -1,3 +1,4 @@
+import { emit } from '../events/emit.js'
 import { createHash, randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { appendAudit } from '../audit/append.js'
@@ -65,6 +66,7 @@ export function createRecordingControls ({ db, twilio, clock, publicUrl }: Recor
     await db.transaction(async (tx) => {
       if (!consented) {
         await insertConsent(tx, { tenantId: call.tenantId, callId: call.id, callSid: call.callSid, remoteHash: call.remoteHash, campaignId: call.campaignId, flowId: call.flowId, flowVersion: call.flowVersion, node: 'agent', prompt: VERBAL_CONSENT_PROMPT, digits: null, decision: 'granted', granted: true, method: 'verbal', attestedBy: principal.userId, at })
+        await emit(tx, { type: 'consent.recorded', tenantId: call.tenantId, at, data: { callSid: call.callSid, decision: 'granted', node: 'agent', flowVersion: call.flowVersion } })
       }
       await insertStreamToken(tx, { tokenHash: createHash('sha256').update(token).digest('hex'), tenantId: call.tenantId, callSid: call.callSid, at })
       await appendCallEvent(tx, call.callSid, { node: null, input: consented ? 'ivr' : 'verbal', outcome: 'recording-start-requested' }, at)

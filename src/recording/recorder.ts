@@ -1,3 +1,4 @@
+import { emit } from '../events/emit.js'
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs'
 import { readdir, stat, unlink } from 'node:fs/promises'
@@ -225,7 +226,10 @@ export function createRecorder (deps: RecorderDeps) {
     const now = clock.now()
     const outcome = await db.transaction(async (tx) => {
       const result = await commitUpload(tx, id, leaseOwner, new Date(now.getTime() + days * DAY_MS))
-      if (result === 'stored') await appendCallEvent(tx, row.callSid, { node: null, input: null, outcome: 'recording-stored' }, now)
+      if (result === 'stored') {
+        await appendCallEvent(tx, row.callSid, { node: null, input: null, outcome: 'recording-stored' }, now)
+        await emit(tx, { type: 'recording.stored', tenantId: row.tenantId, at: now, data: { recordingId: row.id, callSid: row.callSid, durationSeconds: row.durationMs === null ? null : Math.round(row.durationMs / 1000), sha256: row.sha256 } })
+      }
       // Erased while it was uploading: the object just written must not outlive the row.
       if (result === 'gone') await queueObjectDeletions(tx, [row], 'erased while uploading', now)
       return result

@@ -1,3 +1,4 @@
+import { emit } from '../events/emit.js'
 import { and, asc, eq, inArray, isNull, lte, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import { appendAudit } from '../audit/append.js'
@@ -20,6 +21,8 @@ export interface SweepResult {
   /** Deletions S3 did not take this time; the next sweep retries them. */
   objectDeletionsPending: number
   offboardingsFinished?: number
+  /** Outbox events past 30 days that no endpoint was still owed. */
+  eventsPruned?: number
 }
 
 const ACTOR = 'system:retention'
@@ -44,6 +47,7 @@ export async function sweep (deps: SweepDeps): Promise<SweepResult> {
       for (const rec of due) {
         await tx.update(recordings).set({ status: 'deleted', deletedAt: now }).where(eq(recordings.id, rec.id))
         await appendAudit(tx, { tenantId: rec.tenantId, actor: ACTOR, action: 'recording.expire', subject: `recording:${rec.id}`, details: { retainUntil: rec.retainUntil!.toISOString() }, at: now })
+        await emit(tx, { type: 'recording.deleted', tenantId: rec.tenantId, at: now, data: { recordingId: rec.id, reason: 'retention' } })
       }
       await queueObjectDeletions(tx, due, 'retention', now)
       result.recordingsDeleted += due.length

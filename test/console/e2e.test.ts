@@ -159,7 +159,7 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
 
   t.test('controller: a call, its evidence and recording; suppression; an access request; the audit log', async (t) => {
     await signIn(controllerKey, 'controller')
-    t.same(await nav(), ['campaigns', 'outbound', 'calls', 'suppression', 'dsr', 'audit'])
+    t.same(await nav(), ['campaigns', 'outbound', 'calls', 'suppression', 'dsr', 'audit', 'webhooks'])
     await page.click('nav a[data-page=calls]')
     await page.fill('input[name=number]', CALLER)
     await page.click('text=Search')
@@ -237,6 +237,53 @@ t.test('the console in a browser', { skip: existsSync(CHROMIUM) ? false : `${CHR
       t.ok(await page.locator(`tr[data-action="${action}"]`).count() > 0, `the log shows ${action}`)
     }
     await shot('10-audit')
+    await signOut()
+  })
+
+  t.test('controller: a webhook endpoint registered, its secret shown once, then deleted', async (t) => {
+    const controller = { authorization: `Bearer ${controllerKey}` }
+    // A public address as a literal: registration resolves no name, and no event is emitted here, so nothing connects to it.
+    const HOOK = 'https://93.184.215.14/hook'
+    const row = `tr[data-webhook="${HOOK}"]`
+    await signIn(controllerKey, 'controller')
+    await page.click('nav a[data-page=webhooks]')
+    await page.waitForSelector('[data-testid=no-webhooks]')
+    t.ok(await page.isDisabled('form[data-form=new-webhook] button[type=submit]'), 'no event picked: nothing to register')
+    await page.fill('form[data-form=new-webhook] input[name=url]', HOOK)
+    await page.check('form[data-form=new-webhook] input[name=events][value="dsr.completed"]')
+    await page.check('form[data-form=new-webhook] input[name=events][value="call.completed"]')
+    await page.fill('form[data-form=new-webhook] input[name=description]', 'CRM sync')
+    await page.click('form[data-form=new-webhook] button[type=submit]')
+    await page.waitForSelector('[data-testid=webhook-secret]')
+    t.match(await page.textContent('[data-testid=webhook-secret]'), /Copy this signing secret now; it is not shown again/)
+    const secret = await page.textContent('[data-testid=webhook-secret-value]')
+    t.match(secret, /^whsec_\S+$/, 'the signing secret, in a code element')
+    await page.waitForSelector(row)
+    t.equal(await page.textContent(`${row} td:nth-child(2)`), 'call.completed, dsr.completed', 'the events, in the list\'s order')
+    t.equal(await page.textContent(`${row} td:nth-child(3)`), 'CRM sync')
+    t.equal(await page.textContent(`${row} td:nth-child(4)`), 'enabled')
+    t.equal(await page.locator('[data-testid=webhooks-error]').count(), 0)
+    const listed = (await app.inject({ method: 'GET', url: '/api/webhooks', headers: controller })).json() as Array<{ id: string, url: string, events: string[], description: string | null, enabled: boolean }>
+    const endpoint = listed.find((w) => w.url === HOOK)
+    t.match(endpoint, { events: ['call.completed', 'dsr.completed'], description: 'CRM sync', enabled: true }, 'registered at the server')
+    t.notOk(JSON.stringify(listed).includes(secret!), 'the list never holds the secret')
+
+    await page.click(`${row} button[data-action=deliveries]`)
+    await page.waitForSelector(`[data-testid=webhook-deliveries][data-webhook="${HOOK}"] [data-testid=no-deliveries]`)
+    await shot('15-webhooks')
+    await page.reload()
+    await page.waitForSelector(row)
+    t.equal(await page.locator('[data-testid=webhook-secret]').count(), 0, 'the secret is not shown again')
+    t.notOk((await page.content()).includes(secret!), 'nor anywhere on the page')
+
+    let asked = ''
+    page.once('dialog', (dialog) => { asked = dialog.message(); void dialog.accept() })
+    await page.click(`${row} button[data-action=delete]`)
+    await page.waitForSelector(row, { state: 'detached' })
+    t.match(asked, HOOK, 'asked first')
+    t.equal(await page.textContent('[data-testid=webhooks-message]'), `${HOOK} deleted.`)
+    const left = (await app.inject({ method: 'GET', url: '/api/webhooks', headers: controller })).json() as Array<{ id: string }>
+    t.notOk(left.some((w) => w.id === endpoint?.id), 'deleted at the server too')
     await signOut()
   })
 

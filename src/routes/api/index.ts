@@ -12,6 +12,7 @@ import flowRoutes from './flows.js'
 import numberRoutes from './numbers.js'
 import tenantRoutes from './tenants.js'
 import userRoutes from './users.js'
+import webhookRoutes from './webhooks.js'
 
 /** The admin API: every route needs `Authorization: Bearer <api key>`. */
 const apiRoutes: FastifyPluginAsync = async (app) => {
@@ -37,6 +38,7 @@ const apiRoutes: FastifyPluginAsync = async (app) => {
   await app.register(dsrRoutes)
   await app.register(auditRoutes)
   await app.register(suppressionRoutes)
+  await app.register(webhookRoutes)
 }
 
 export default apiRoutes
