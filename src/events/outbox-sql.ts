@@ -9,10 +9,10 @@ export function emitting (name: string, source: string): string {
   return `${name} as (
   insert into events (tenant_id, type, call_sid, data, at)
   ${source}
-  returning id, seq, tenant_id, type, call_sid, at
+  returning id as event_id, seq as event_seq, tenant_id, type, call_sid, at
 ), ${name}_to as (
   insert into webhook_deliveries (tenant_id, endpoint_id, event_id, seq, call_sid, status, next_attempt_at, created_at)
-  select x.tenant_id, h.id, x.id, x.seq, x.call_sid, 'pending', x.at, x.at
+  select x.tenant_id, h.id, x.event_id, x.event_seq, x.call_sid, 'pending', x.at, x.at
   from ${name} x join webhook_endpoints h on h.tenant_id = x.tenant_id and h.enabled and (x.type = any(h.events) or '*' = any(h.events))
 )`
 }

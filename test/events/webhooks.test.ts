@@ -220,3 +220,48 @@ t.test('delivery refuses a private address without the flag, even one the endpoi
   const [d] = (await s.app.inject({ method: 'GET', url: `/api/webhooks/${id}/deliveries`, headers: admin })).json().deliveries
   t.match(d, { status: 'pending', lastStatus: null, lastError: /127\.0\.0\.1 is at 127\.0\.0\.1, a loopback, private or reserved address/ })
 })
+
+t.test('two deliverers at once (two processes): each event delivered once, each call in order', async (t) => {
+  const s = await setup(t)
+  const receiver = await startReceiver(t)
+  const { secret } = await register(s.app, await controllerOf(s.app, s.tenantId), receiver.url, ['call.started', 'call.completed'])
+  receiver.useSecret(secret)
+  receiver.slow(5)
+  const calls: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const call = twilioCaller(injectTransport(s.app))
+    await call.start()
+    await call.status('completed', String(i))
+    calls.push(call.callSid)
+  }
+  const { createDeliverer } = await import('../../src/events/deliverer.js')
+  const make = () => createDeliverer({ db: s.app.database.db, clock: s.clock, wallClock: s.clock, fields: async (tid) => await s.app.tenantKeys.fieldsOf(tid), allowPrivate: true, log: s.app.log, concurrency: 3, perEndpoint: 3 })
+  const [a, b] = await Promise.all([make().drain(), make().drain()])
+  t.equal(a.delivered + b.delivered, 40, `40 deliveries between them (${a.delivered} + ${b.delivered})`)
+  t.equal(receiver.received.length, 40, 'the receiver saw 40 requests')
+  t.equal(new Set(receiver.received.map((r) => r.id)).size, 40, 'no event twice')
+  for (const sid of calls) {
+    t.same(receiver.received.filter((r) => r.data.callSid === sid).map((r) => r.type), ['call.started', 'call.completed'], `${sid} in order`)
+  }
+})
+
+t.test('an erasure tells recording.deleted and dsr.completed, and takes the erased call\'s events out of the outbox', async (t) => {
+  const s = await setup(t)
+  const receiver = await startReceiver(t)
+  const controller = await controllerOf(s.app, s.tenantId)
+  const { secret } = await register(s.app, controller, receiver.url, ['recording.stored', 'recording.deleted', 'dsr.completed'])
+  receiver.useSecret(secret)
+  const callSid = await wholeCall(s)
+  await s.app.webhooks.drain()
+  const recordingId = receiver.received[0]!.data.recordingId
+  const erased = await s.app.inject({ method: 'POST', url: '/api/dsr', headers: controller, payload: { type: 'erasure', number: '+447700900123' } })
+  t.equal(erased.statusCode, 201, erased.body)
+  await s.app.webhooks.drain()
+  t.same(receiver.received.map((r) => [r.type, r.data]), [
+    ['recording.stored', receiver.received[0]!.data],
+    ['recording.deleted', { recordingId, reason: 'erasure' }],
+    ['dsr.completed', { dsrId: erased.json().id, type: 'erasure' }]
+  ])
+  t.ok(receiver.received.every((r) => r.verified))
+  t.same(await s.app.database.db.select().from(events).where(eq(events.callSid, callSid)), [], 'nothing about the erased call is left in the outbox')
+})

@@ -308,3 +308,36 @@ t.test('a number suppressed through the API or a register import leaves every li
   t.equal(await run.tick(), 1)
   t.same(run.callees.calls.map((c) => c.to), [N(93)])
 })
+
+t.test('the customer\'s systems hear each contact\'s end: contact.completed after the call\'s own events, with the reference', async (t) => {
+  const numbers = { person: N(1), optsOut: N(2), busy: N(3) }
+  const run = await outbound(t, (to) => to === numbers.person ? PERSON : to === numbers.optsOut ? OPTS_OUT : BUSY)
+  const { app } = run
+  const { startReceiver } = await import('../events/receiver.js')
+  const receiver = await startReceiver(t)
+  const controller = bearer((await app.inject({ method: 'POST', url: '/api/users', headers: admin, payload: { tenantId: run.tenantId, role: 'controller', name: 'C', email: 'c@acme.test' } })).json().apiKey)
+  const registered = await app.inject({ method: 'POST', url: '/api/webhooks', headers: controller, payload: { url: receiver.url, events: ['call.started', 'optout.recorded', 'call.completed', 'contact.completed'] } })
+  t.equal(registered.statusCode, 201)
+  receiver.useSecret(registered.json().secret)
+  await run.load(['number,reference', ...Object.entries(numbers).map(([ref, n]) => `${n},${ref}`)])
+  t.equal((await run.act('start')).statusCode, 200)
+  t.equal(await run.tick(), 3)
+  await app.webhooks.drain()
+  t.ok(receiver.received.every((r) => r.verified))
+  const completed = receiver.received.filter((r) => r.type === 'contact.completed').map((r) => r.data)
+  t.match(completed.sort((a, b) => String(a.reference).localeCompare(String(b.reference))), [
+    { campaignId: run.campaignId, contactId: String, reference: 'optsOut', outcome: 'optedOut' },
+    { campaignId: run.campaignId, contactId: String, reference: 'person', outcome: 'human' }
+  ], 'the person and the opt-out are done; the busy number is to be tried again, so not yet')
+  const optOut = receiver.received.find((r) => r.type === 'optout.recorded')
+  t.match(optOut?.data, { callSid: String, campaignId: run.campaignId })
+  for (const r of receiver.received.filter((x) => x.type === 'call.started')) {
+    t.equal(r.data.direction, 'outbound')
+  }
+  // One call's events in the order they happened, contact.completed last.
+  const first = receiver.received.findIndex((r) => r.type === 'contact.completed')
+  const callSid = receiver.received.slice(0, first).findLast((r) => r.type === 'call.completed')?.data.callSid
+  const ofCall = receiver.received.filter((r) => r.data.callSid === callSid || (r.type === 'contact.completed' && receiver.received.indexOf(r) === first))
+  t.same(ofCall.map((r) => r.type).slice(-2), ['call.completed', 'contact.completed'])
+  t.notOk(receiver.received.some((r) => r.body.includes('+4477')), 'no number in any payload')
+})
