@@ -34,12 +34,15 @@ export async function insertCall (db: Executor, call: NewCall | NewCall[]): Prom
 }
 
 /**
- * The outbox clauses for a statement whose CTE `from` returns the changed call's tenant_id, once
- * per change: `events` are emitted for each row it returns (none if it returned none).
+ * The outbox clauses for a statement whose CTE `from` returns the changed call's tenant_id and
+ * campaign_id, once per change: `events` are emitted for each row it returns (none if it
+ * returned none), a `campaignId` in their data taken from that row.
  */
 function outboxOf (from: string, events: DomainEvent[], at: string) {
   const rows = JSON.stringify(events.map((e, n) => ({ n, type: e.type, data: e.data, at })))
-  const source = `select f.tenant_id, x.type, x.data->>'callSid', x.data, x.at from ${from} f, ob_src x order by x.n`
+  const source = `select f.tenant_id, x.type, x.data->>'callSid',
+    case when x.data ? 'campaignId' then x.data || jsonb_build_object('campaignId', f.campaign_id) else x.data end, x.at
+    from ${from} f, ob_src x order by x.n`
   return sql`ob_src as (select * from jsonb_to_recordset(${rows}::text::jsonb) as x(n int, type text, data jsonb, at timestamptz)), ${sql.raw(emitting('ob', source))}`
 }
 
@@ -76,7 +79,7 @@ export async function endCall (tx: Executor, callSid: string, status: string, du
     with c as (
       update ${calls} set status = ${status}, ended_at = ${when}::timestamptz, duration_seconds = ${durationSeconds}, step_seq = step_seq + 1, last_twiml = null
       where call_sid = ${callSid} and ended_at is null
-      returning id, tenant_id, step_seq, direction, remote_hash, last_step
+      returning id, tenant_id, campaign_id, step_seq, direction, remote_hash, last_step
     ), e as (
       insert into ${callEvents} (tenant_id, call_id, seq, node, input, outcome, at)
       select tenant_id, id, step_seq, null, null, ${`status-${status}`}, ${when}::timestamptz from c
@@ -106,7 +109,7 @@ export async function endUnseenOutboundCall (tx: Executor, p: { callSid: string,
         ${at}::timestamptz, ${at}::timestamptz, ${p.durationSeconds}, 1
       from numbers n where n.number = ${p.localNumber}
       on conflict (call_sid) do nothing
-      returning id, tenant_id
+      returning id, tenant_id, campaign_id
     ), e as (
       insert into ${callEvents} (tenant_id, call_id, seq, node, input, outcome, at)
       select tenant_id, id, 1, null, null, ${`status-${p.status}`}, ${at}::timestamptz from c
