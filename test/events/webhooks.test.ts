@@ -265,3 +265,56 @@ t.test('an erasure tells recording.deleted and dsr.completed, and takes the eras
   t.ok(receiver.received.every((r) => r.verified))
   t.same(await s.app.database.db.select().from(events).where(eq(events.callSid, callSid)), [], 'nothing about the erased call is left in the outbox')
 })
+
+t.test('a process that dies between sending and marking: the event is sent again, with the same webhook-id, once its lease runs out', async (t) => {
+  const s = await setup(t)
+  const receiver = await startReceiver(t)
+  const { secret } = await register(s.app, await controllerOf(s.app, s.tenantId), receiver.url)
+  receiver.useSecret(secret)
+  await twilioCaller(injectTransport(s.app)).start()
+  const { createDeliverer } = await import('../../src/events/deliverer.js')
+  const db = s.app.database.db
+  // Its claim commits, its POST goes out, then nothing more it writes lands.
+  const dying = { transaction: db.transaction.bind(db), execute: async () => { throw new Error('the process died') } } as unknown as typeof db
+  const errors: string[] = []
+  const log = { ...s.app.log, error: (obj: object, msg: string) => { errors.push(msg) } } as typeof s.app.log
+  await createDeliverer({ db: dying, clock: s.clock, wallClock: s.clock, fields: async (tid) => await s.app.tenantKeys.fieldsOf(tid), allowPrivate: true, log }).deliver()
+  t.equal(receiver.received.length, 1, 'sent once')
+  t.same(errors, ['could not record an event delivery'])
+  t.same(await s.app.webhooks.drain(), { delivered: 0, retried: 0, failed: 0 }, 'leased: no other process sends it meanwhile')
+  s.clock.advance(61_000)
+  t.same(await s.app.webhooks.drain(), { delivered: 1, retried: 0, failed: 0 }, 'taken over once the lease ran out')
+  t.equal(receiver.received.length, 2)
+  t.equal(receiver.received[0]!.id, receiver.received[1]!.id, 'the duplicate carries the same webhook-id, for the receiver to drop')
+})
+
+t.test('a slow endpoint does not hold up another; no answer within the timeout is a failure', async (t) => {
+  const s = await setup(t, { WEBHOOK_INTERVAL_MS: '20' })
+  const slow = await startReceiver(t)
+  const fast = await startReceiver(t)
+  const controller = await controllerOf(s.app, s.tenantId)
+  slow.useSecret((await register(s.app, controller, slow.url)).secret)
+  fast.useSecret((await register(s.app, controller, fast.url)).secret)
+  slow.slow(1500)
+  const { emit } = await import('../../src/events/emit.js')
+  await s.app.database.db.transaction(async (tx) => {
+    for (let i = 0; i < 12; i++) await emit(tx, { type: 'dsr.completed', tenantId: s.tenantId, at: s.clock.now(), data: { dsrId: `00000000-0000-4000-8000-0000000000${String(i).padStart(2, '0')}`, type: 'access' } })
+  })
+  const { eventually } = await import('../harness/eventually.js')
+  await eventually('the fast endpoint has all twelve', async () => fast.received.length === 12 ? true : undefined, { timeoutMs: 5000 })
+  t.ok(slow.received.length <= 8, `meanwhile the slow one took them at most 4 at a time (${slow.received.length} so far)`)
+  await eventually('the slow endpoint has all twelve too', async () => slow.received.length === 12 ? true : undefined, { timeoutMs: 15_000 })
+
+  const { createDeliverer } = await import('../../src/events/deliverer.js')
+  await s.app.close()
+  const s2 = await setup(t)
+  const silent = await startReceiver(t)
+  silent.useSecret((await register(s2.app, await controllerOf(s2.app, s2.tenantId), silent.url)).secret)
+  silent.slow(1000)
+  await twilioCaller(injectTransport(s2.app)).start()
+  const impatient = createDeliverer({ db: s2.app.database.db, clock: s2.clock, wallClock: s2.clock, fields: async (tid) => await s2.app.tenantKeys.fieldsOf(tid), allowPrivate: true, log: s2.app.log, timeoutMs: 100 })
+  t.same(await impatient.drain(), { delivered: 0, retried: 1, failed: 0 })
+  const [d] = (await s2.app.inject({ method: 'GET', url: '/api/webhooks', headers: admin })).json()
+  const [delivery] = (await s2.app.inject({ method: 'GET', url: `/api/webhooks/${d.id}/deliveries`, headers: admin })).json().deliveries
+  t.match(delivery, { status: 'pending', lastStatus: null, lastError: 'no answer within 0.1 s' })
+})
