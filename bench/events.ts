@@ -4,10 +4,14 @@
 // events is an HTTP server in this process on 127.0.0.1, counting each webhook-id it answers 200.
 // Calls are whole signed calls: voice → consent digit 1 → menu digit 1 → status completed, which
 // emit call.started, consent.recorded and call.completed (3 events, so 3 deliveries to one endpoint).
-//   cost        one server (WEBHOOK_INTERVAL_MS=100); phases without/with/without/with an endpoint
-//               for ["*"] at the receiver, each --phase-seconds of calls at --rate calls/s (paced,
-//               open loop): server CPU ms per webhook request (/proc/PID/stat over the phase and
-//               until nothing is pending, + 0.5 s), p50/p99, events delivered, pending at the end
+//   cost        phases, twice each in turn, of --phase-seconds of calls at --rate calls/s (paced,
+//               open loop): `before` (a server of the --root checkout, from before the outbox, on
+//               its own database; only with --root), `without` (no endpoint: the events are
+//               written, no delivery owed), `with, delivered elsewhere` (an endpoint for ["*"]: the
+//               deliveries written too, POSTed by another server process), `with, delivered here`
+//               (the server taking the webhooks also delivers). CPU ms per webhook request of the
+//               process taking them (/proc/PID/stat over the phase and until nothing is pending,
+//               + 0.5 s), p50/p99, events delivered, pending at the end
 //   throughput  a backlog of --backlog deliveries made with delivery off (WEBHOOK_INTERVAL_MS=0,
 //               calls closed loop), the server stopped, then delivered by 1 and by 2 worker
 //               processes (bench/events-worker.ts, the server's deliverer and pump) at once: events/s,
@@ -17,7 +21,7 @@
 //               more calls come: seconds until nothing is pending, the backlog then, attempts made
 //
 //   DATABASE_URL=postgres://… npx tsx bench/events.ts [--phase-seconds 20] [--rate 50] [--backlog 6000]
-//                                                     [--outage-seconds 600] [--log-level info]
+//                                                     [--outage-seconds 600] [--log-level info] [--root DIR]
 //   BENCH_SECTIONS=cost,throughput,drain picks the sections. Nothing leaves 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -44,7 +48,8 @@ const { values: opts } = parseArgs({
     rate: { type: 'string', default: '50' },
     backlog: { type: 'string', default: '6000' },
     'outage-seconds': { type: 'string', default: '600' },
-    'log-level': { type: 'string', default: 'info' }
+    'log-level': { type: 'string', default: 'info' },
+    root: { type: 'string' }
   }
 })
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -216,7 +221,7 @@ async function stopChild (child: ChildProcess): Promise<void> {
 
 interface Running { url: string, pid: number, dataDir: string, stop (): Promise<void> }
 
-async function startServer (work: string, name: string, databaseUrl: string, intervalMs: number): Promise<Running> {
+async function startServer (work: string, name: string, databaseUrl: string, intervalMs: number, root = ROOT): Promise<Running> {
   const port = await freePort()
   const log = join(work, `${name}.log`)
   const out = openSync(log, 'a')
@@ -235,7 +240,7 @@ async function startServer (work: string, name: string, databaseUrl: string, int
     WEBHOOK_INTERVAL_MS: String(intervalMs),
     WEBHOOK_ALLOW_PRIVATE: 'true'
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env, stdio: ['ignore', out, out] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env, stdio: ['ignore', out, out] })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; ; i++) {
     if (await fetch(`${url}/healthz`).then((r) => r.status < 500, () => false)) break
@@ -319,49 +324,64 @@ async function cost (work: string, base: string, receiver: Awaited<ReturnType<ty
   const seconds = Number(opts['phase-seconds'])
   const rate = Number(opts.rate)
   const pg = await freshPostgres(base)
-  const server = await startServer(work, 'cost', pg.url, 100)
-  const rows: Array<{ phase: string, requests: number, cpuMs: number, seconds: number, p50: number, p99: number, written: number, delivered: number | null, pending: number, failures: number }> = []
+  // Two servers of this tree on one database: `quiet` never delivers (its CPU is the webhook
+  // steps' and the outbox rows they write), `here` delivers (its CPU adds the POSTs).
+  const quiet = await startServer(work, 'cost-quiet', pg.url, 0)
+  const here = await startServer(work, 'cost-here', pg.url, 100)
+  const root = opts.root
+  const beforePg = root === undefined ? null : await freshPostgres(base)
+  const before = beforePg === null ? null : await startServer(work, 'cost-before', beforePg.url, 0, root)
+  type Phase = 'before' | 'without' | 'with, delivered elsewhere' | 'with, delivered here'
+  const phases: Phase[] = [...(before === null ? [] : ['before' as const]), 'without', 'with, delivered elsewhere', 'with, delivered here']
+  const rows: Array<{ phase: Phase, requests: number, cpuMs: number, p50: number, p99: number, written: number, delivered: number | null, pending: number, failures: number }> = []
   try {
-    const tenantId = await provision(server.url)
+    const tenantId = await provision(quiet.url)
+    if (before !== null) await provision(before.url)
     const next = callSource()
-    // Warm-up: JIT, pools, the tenant's key (its first delivery).
-    const warm = await registerEndpoint(server.url, tenantId, receiver.url)
-    checkSent('warm-up', await paced(server.url, next, rate, 3))
+    // Warm-up of each server: JIT, pools, the tenant's key (its first delivery).
+    const warm = await registerEndpoint(quiet.url, tenantId, receiver.url)
+    for (const server of [quiet, here, ...(before === null ? [] : [before])]) checkSent('warm-up', await paced(server.url, next, rate, 3))
     await untilNothingPending(pg, 30_000)
-    await api(server.url, 'DELETE', `/api/webhooks/${warm.id}`)
-    for (const phase of ['without', 'with', 'without', 'with']) {
-      const endpoint = phase === 'with' ? await registerEndpoint(server.url, tenantId, receiver.url) : null
+    await api(quiet.url, 'DELETE', `/api/webhooks/${warm.id}`)
+    for (const phase of [...phases, ...phases]) {
+      const server = phase === 'before' ? before! : phase === 'with, delivered here' ? here : quiet
+      const db = phase === 'before' ? beforePg! : pg
+      const endpoint = phase.startsWith('with') ? await registerEndpoint(quiet.url, tenantId, receiver.url) : null
       receiver.reset()
-      const before = await pg.counts()
+      const counted = phase === 'before' ? null : await db.counts()
       const cpu0 = cpuSeconds(server.pid)
-      const began = performance.now()
       const sent = await paced(server.url, next, rate, seconds)
-      // The tail: until every delivery is made (none are owed without an endpoint), then 0.5 s more in both phases.
-      const drained = await untilNothingPending(pg, 60_000)
+      // The tail: until every delivery is made (none are owed without an endpoint), then 0.5 s more in every phase.
+      const drained = phase === 'before' ? 0 : await untilNothingPending(pg, 60_000)
       await sleep(500)
       const cpu = cpuSeconds(server.pid) - cpu0
-      const elapsed = (performance.now() - began) / 1000
-      const after = await pg.counts()
+      const after = phase === 'before' ? null : await db.counts()
       checkSent(`cost, ${phase}`, sent)
       const { p50, p99 } = latency(sent)
-      rows.push({ phase, requests: sent.requests, cpuMs: cpu * 1000, seconds: elapsed, p50, p99, written: after.events - before.events, delivered: endpoint !== null ? receiver.delivered() : null, pending: after.pending, failures: sent.failures })
-      console.log(`cost ${phase}: ${sent.calls} calls, ${sent.requests} requests, CPU ${(cpu * 1000).toFixed(0)} ms over ${elapsed.toFixed(1)} s, tail until nothing pending ${drained?.toFixed(2) ?? 'timed out'} s, events written ${after.events - before.events}, delivered ${receiver.delivered()} (duplicates ${receiver.duplicates()}), pending ${after.pending}`)
-      if (endpoint !== null) await api(server.url, 'DELETE', `/api/webhooks/${endpoint.id}`)
+      const written = after === null || counted === null ? 0 : after.events - counted.events
+      rows.push({ phase, requests: sent.requests, cpuMs: cpu * 1000, p50, p99, written, delivered: endpoint !== null ? receiver.delivered() : null, pending: after?.pending ?? 0, failures: sent.failures })
+      console.log(`cost ${phase}: ${sent.calls} calls, ${sent.requests} requests, CPU ${(cpu * 1000).toFixed(0)} ms, tail until nothing pending ${drained?.toFixed(2) ?? 'timed out'} s, events written ${written}, delivered ${receiver.delivered()} (duplicates ${receiver.duplicates()}), pending ${after?.pending ?? 0}`)
+      if (endpoint !== null) await api(quiet.url, 'DELETE', `/api/webhooks/${endpoint.id}`)
     }
   } finally {
-    await server.stop()
+    await Promise.all([quiet.stop(), here.stop(), before?.stop()])
     await pg.drop()
+    await beforePg?.drop()
   }
-  console.log(`\n### 1. Outbox cost per webhook step (${rate} calls/s × ${seconds} s a phase, 4 requests a call, server WEBHOOK_INTERVAL_MS=100)\n`)
+  console.log(`\n### 1. Outbox cost per webhook step (${rate} calls/s × ${seconds} s a phase, 4 requests a call; the CPU of the process that took the webhooks)\n`)
   console.log('| phase | requests | server CPU ms/req | p50 ms | p99 ms | events written | events delivered | pending at end | failures |')
   console.log('|---|---|---|---|---|---|---|---|---|')
-  for (const r of rows) console.log(`| ${r.phase} | ${r.requests} | ${(r.cpuMs / r.requests).toFixed(3)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.written} | ${r.delivered ?? '—'} | ${r.pending} | ${r.failures} |`)
-  const mean = (phase: string) => {
+  for (const r of rows) console.log(`| ${r.phase} | ${r.requests} | ${(r.cpuMs / r.requests).toFixed(3)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.phase === 'before' ? '—' : r.written} | ${r.delivered ?? '—'} | ${r.pending} | ${r.failures} |`)
+  const mean = (phase: Phase) => {
     const of = rows.filter((r) => r.phase === phase)
     return of.reduce((s, r) => s + r.cpuMs, 0) / of.reduce((s, r) => s + r.requests, 0)
   }
-  const ratio = mean('with') / mean('without')
-  console.log(`\nCPU per step, with ÷ without: ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %; target under +5 %); without ${mean('without').toFixed(3)} ms, with ${mean('with').toFixed(3)} ms`)
+  const base0 = before === null ? 'without' : 'before'
+  console.log('')
+  for (const phase of phases) {
+    const ratio = mean(phase) / mean(base0)
+    console.log(`${phase}: ${mean(phase).toFixed(3)} ms a request, ÷ ${base0} ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %)`)
+  }
 }
 
 // ---------------------------------------------------------------- 2. delivery throughput

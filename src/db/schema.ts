@@ -441,7 +441,8 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   deliveredAt: timestamp('delivered_at', { withTimezone: true })
 }, (t) => [
-  index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  // The claim's order: due first, then in the order the events happened.
+  index('webhook_deliveries_due_idx').on(t.nextAttemptAt, t.seq).where(sql`${t.status} = 'pending'`),
   index('webhook_deliveries_call_idx').on(t.endpointId, t.callSid, t.seq).where(sql`${t.status} = 'pending' and ${t.callSid} is not null`),
   index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.createdAt),
   index('webhook_deliveries_event_idx').on(t.eventId)

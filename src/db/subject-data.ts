@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Executor } from './executor.js'
-import { callAttempts, callEvents, calls, consents, dsrRequests, events, recordings, streamTokens, suppressions } from './schema.js'
+import { callAttempts, callEvents, calls, consents, dsrRequests, recordings, streamTokens, suppressions } from './schema.js'
+import { deleteEventsOfCalls } from './webhooks.js'
 
 /** Everything held about one number (by its keyed hash) in one tenant. */
 export async function subjectData (db: Executor, tenantId: string, numberHash: string) {
@@ -25,8 +26,7 @@ function suppressionsOf (db: Executor, tenantId: string, numberHash: string) {
 export async function eraseCalls (db: Executor, callIds: string[], callSids: string[]): Promise<void> {
   if (callIds.length === 0) return
   await db.delete(streamTokens).where(inArray(streamTokens.callSid, callSids))
-  // What the outbox said about them goes too (and what it still owed an endpoint with it).
-  await db.delete(events).where(inArray(events.callSid, callSids))
+  await deleteEventsOfCalls(db, callSids)
   await db.delete(calls).where(inArray(calls.id, callIds))
 }
 

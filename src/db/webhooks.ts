@@ -1,7 +1,7 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { EventType } from '../events/catalogue.js'
 import { rowsOf, type Executor } from './executor.js'
-import { webhookDeliveries, webhookEndpoints, type DeliveryStatus } from './schema.js'
+import { events, webhookDeliveries, webhookEndpoints, type DeliveryStatus } from './schema.js'
 
 export interface Endpoint {
   id: string
@@ -124,14 +124,15 @@ export interface ClaimedDelivery {
 /**
  * Leases up to `limit` due deliveries until `until`: of enabled endpoints, each the earliest still
  * pending of its call at its endpoint (a call's events arrive in order), and no more than
- * `perEndpoint` in flight to one endpoint, so a slow one cannot take every slot. Rows another
- * process is claiming are skipped; a lease past its time (its process died) is claimable again.
+ * `perEndpoint` to one endpoint counting `busy` (endpoint id → deliveries the caller has in flight
+ * to it), so a slow one cannot take every slot. Rows another process is claiming are skipped; a
+ * lease past its time (its process died) is claimable again.
  */
-export async function claimDeliveries (db: Executor, now: Date, until: Date, limit: number, perEndpoint: number): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries (db: Executor, now: Date, until: Date, limit: number, perEndpoint: number, busy: Map<string, number>): Promise<ClaimedDelivery[]> {
   const at = now.toISOString()
   const rows = rowsOf<Record<string, unknown>>(await db.execute(sql`
     with c as (
-      select d.id, d.endpoint_id, d.next_attempt_at from ${webhookDeliveries} d
+      select d.id, d.endpoint_id, d.next_attempt_at, d.seq from ${webhookDeliveries} d
       join ${webhookEndpoints} h on h.id = d.endpoint_id and h.enabled
       where d.status = 'pending' and d.next_attempt_at <= ${at}::timestamptz and (d.lease_until is null or d.lease_until < ${at}::timestamptz)
         and (d.call_sid is null or not exists (
@@ -141,12 +142,11 @@ export async function claimDeliveries (db: Executor, now: Date, until: Date, lim
       limit ${limit * 4}
       for update of d skip locked
     ), r as (
-      select c.id, c.next_attempt_at, row_number() over (partition by c.endpoint_id order by c.next_attempt_at) + (
-        select count(*) from ${webhookDeliveries} l where l.endpoint_id = c.endpoint_id and l.status = 'pending' and l.lease_until >= ${at}::timestamptz
-      ) as slot
+      select c.id, c.next_attempt_at, c.seq,
+        row_number() over (partition by c.endpoint_id order by c.next_attempt_at, c.seq) + coalesce((${JSON.stringify(Object.fromEntries(busy))}::jsonb->>c.endpoint_id::text)::int, 0) as slot
       from c
     ), pick as (
-      select id from r where slot <= ${perEndpoint} order by next_attempt_at limit ${limit}
+      select id from r where slot <= ${perEndpoint} order by next_attempt_at, seq limit ${limit}
     )
     update ${webhookDeliveries} d set lease_until = ${until.toISOString()}::timestamptz, attempts = d.attempts + 1
     from pick, events e, ${webhookEndpoints} h
@@ -171,17 +171,21 @@ export async function claimDeliveries (db: Executor, now: Date, until: Date, lim
  * A 2xx: the delivery is done, the endpoint is healthy, and what it was owed but put off by its
  * back-off is due now (a receiver that is back gets its backlog at once, not over hours).
  */
-export async function markDelivered (db: Executor, d: ClaimedDelivery, status: number, now: Date): Promise<void> {
+export async function markDelivered (db: Executor, done: Array<{ id: string, endpointId: string, status: number }>, now: Date): Promise<void> {
   const at = now.toISOString()
+  const rows = JSON.stringify(done)
   await db.execute(sql`
-    with done as (
-      update ${webhookDeliveries} set status = 'delivered', delivered_at = ${at}::timestamptz, lease_until = null, last_status = ${status}, last_error = null
-      where id = ${d.id}::uuid and status = 'pending'
+    with x as (
+      select * from jsonb_to_recordset(${rows}::text::jsonb) as x(id uuid, "endpointId" uuid, status int)
+    ), done as (
+      update ${webhookDeliveries} d set status = 'delivered', delivered_at = ${at}::timestamptz, lease_until = null, last_status = x.status, last_error = null
+      from x where d.id = x.id and d.status = 'pending'
     ), healthy as (
-      update ${webhookEndpoints} set failing_since = null where id = ${d.endpointId}::uuid and failing_since is not null
+      update ${webhookEndpoints} set failing_since = null where id in (select "endpointId" from x) and failing_since is not null
     )
     update ${webhookDeliveries} set next_attempt_at = ${at}::timestamptz
-    where endpoint_id = ${d.endpointId}::uuid and status = 'pending' and next_attempt_at > ${at}::timestamptz and id <> ${d.id}::uuid`)
+    where endpoint_id in (select "endpointId" from x) and status = 'pending' and next_attempt_at > ${at}::timestamptz
+      and id not in (select id from x)`)
 }
 
 /**
@@ -208,12 +212,21 @@ export async function disableEndpoint (db: Executor, id: string, reason: string)
   return rows.length > 0
 }
 
-/** Events older than `before` that no endpoint is still owed, a batch at a time; returns how many went. */
+/**
+ * What the outbox holds about these calls, and what it still owed endpoints of it: their records
+ * go (an erasure, the end of their retention), so do the events that name them.
+ */
+export async function deleteEventsOfCalls (db: Executor, callSids: string[]): Promise<void> {
+  if (callSids.length === 0) return
+  await db.delete(events).where(inArray(events.callSid, callSids))
+}
+
+/** Events older than `before` that no enabled endpoint is still owed, a batch at a time; returns how many went. */
 export async function pruneEvents (db: Executor, before: Date, batch = 5000): Promise<number> {
   const rows = rowsOf<{ id: string }>(await db.execute(sql`
     delete from events where id in (
       select e.id from events e where e.at < ${before.toISOString()}::timestamptz
-        and not exists (select 1 from ${webhookDeliveries} d where d.event_id = e.id and d.status = 'pending')
+        and not exists (select 1 from ${webhookDeliveries} d join ${webhookEndpoints} h on h.id = d.endpoint_id and h.enabled where d.event_id = e.id and d.status = 'pending')
       limit ${batch})
     returning id`))
   return rows.length

@@ -1,9 +1,9 @@
-import { emit } from '../events/emit.js'
 import { appendAudit } from '../audit/append.js'
 import { readScope, requireRole, writeTenant, type Principal } from '../auth/principal.js'
 import { findDsr, insertDsr, subjectData, updateDsr } from '../db/subject-data.js'
 import { tenantExists } from '../db/users.js'
 import { Conflict, NotFound } from '../errors.js'
+import { emit } from '../events/emit.js'
 import { hashNumber } from '../privacy/number-hash.js'
 import { dsrHandlers, type DsrType, type HandlerDeps } from './handlers.js'
 

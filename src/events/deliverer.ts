@@ -18,7 +18,7 @@ export interface DelivererDeps {
   fields (tenantId: string): Promise<FieldCipher>
   allowPrivate: boolean
   log: { warn (obj: object, msg: string): void, info (obj: object, msg: string): void, error (obj: object, msg: string): void }
-  /** Deliveries in flight in this process at most (default 16), and to one endpoint (default 4). */
+  /** Deliveries in flight in this process at most (default 32), and to one endpoint (default 8). */
   concurrency?: number
   perEndpoint?: number
   timeoutMs?: number
@@ -57,30 +57,58 @@ export interface DeliveryRound { delivered: number, retried: number, failed: num
  * only way a receiver sees an event twice; webhook-id lets it tell).
  */
 export function createDeliverer (deps: DelivererDeps) {
-  const concurrency = deps.concurrency ?? 16
-  const perEndpoint = deps.perEndpoint ?? 4
+  const concurrency = deps.concurrency ?? 32
+  const perEndpoint = deps.perEndpoint ?? 8
   let inFlight = 0
+  const busy = new Map<string, number>()
+  const take = (d: ClaimedDelivery, n: 1 | -1) => {
+    const left = (busy.get(d.endpointId) ?? 0) + n
+    if (left === 0) busy.delete(d.endpointId); else busy.set(d.endpointId, left)
+  }
 
-  async function deliverOne (d: ClaimedDelivery): Promise<keyof DeliveryRound> {
-    let result: SendResult
+  async function post (d: ClaimedDelivery): Promise<SendResult> {
     try {
       const secret = (await deps.fields(d.tenantId)).open(d.sealedSecret, secretContext(d.endpointId))
       const body = JSON.stringify({ type: d.type, timestamp: d.at.toISOString(), data: d.data })
       const sentAt = deps.wallClock.now()
       const signature = new Webhook(secret).sign(d.eventId, sentAt, body)
-      result = await send(d.url, {
+      return await send(d.url, {
         'webhook-id': d.eventId,
         'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
         'webhook-signature': signature
       }, body, deps.allowPrivate, deps.timeoutMs)
     } catch (err) {
-      result = { status: null, error: (err as Error).message }
+      return { status: null, error: (err as Error).message }
     }
-    const now = deps.clock.now()
-    if (result.status !== null && result.status >= 200 && result.status < 300) {
-      await markDelivered(deps.db, d, result.status, now)
-      return 'delivered'
+  }
+
+  const succeeded = (r: SendResult): r is SendResult & { status: number } => r.status !== null && r.status >= 200 && r.status < 300
+
+  /**
+   * One endpoint's share of a round: POSTed side by side, then its successes marked in one
+   * statement (one commit for the lot) and each failure on its own. Endpoints are marked
+   * independently, so a slow one does not hold back another's marks (nor the next events of its calls).
+   */
+  async function deliverTo (group: ClaimedDelivery[], round: DeliveryRound): Promise<void> {
+    try {
+      const results = await Promise.all(group.map(async (d) => ({ d, result: await post(d) })))
+      const now = deps.clock.now()
+      const done = results.filter((r) => succeeded(r.result))
+      if (done.length > 0) {
+        await markDelivered(deps.db, done.map((r) => ({ id: r.d.id, endpointId: r.d.endpointId, status: r.result.status! })), now)
+        round.delivered += done.length
+      }
+      for (const { d, result } of results) if (!succeeded(result)) round[await failed(d, result, now)]++
+    } catch (err) {
+      // Not marked (the database failed): the leases run out and the deliveries are claimed again.
+      deps.log.error({ err, deliveries: group.map((d) => d.id) }, 'could not record an event delivery')
+    } finally {
+      inFlight -= group.length
+      for (const d of group) take(d, -1)
     }
+  }
+
+  async function failed (d: ClaimedDelivery, result: SendResult, now: Date): Promise<'retried' | 'failed'> {
     const retryAt = now.getTime() - d.createdAt.getTime() >= RETRY_FOR_MS ? null : new Date(now.getTime() + backoffMs(d.attempts))
     const failingSince = await markFailed(deps.db, d, result, retryAt, now)
     deps.log.warn({ deliveryId: d.id, endpointId: d.endpointId, status: result.status, error: result.error, attempts: d.attempts, retryAt }, 'event delivery failed')
@@ -99,8 +127,8 @@ export function createDeliverer (deps: DelivererDeps) {
 
   /**
    * One round: claims as many due deliveries as this process has free slots for and sends them
-   * all; resolves when they are marked. The timer (plugins/webhooks.ts) starts a round whenever
-   * slots are free, without waiting for a slow endpoint's deliveries to finish.
+   * all; resolves when they are marked. `start` runs rounds side by side, so a slow endpoint's
+   * round does not keep the free slots idle.
    */
   let claiming: Promise<unknown> = Promise.resolve()
   async function deliver (): Promise<DeliveryRound> {
@@ -110,22 +138,16 @@ export function createDeliverer (deps: DelivererDeps) {
       const free = concurrency - inFlight
       if (free <= 0) return []
       const now = deps.clock.now()
-      const claimed = await deps.db.transaction(async (tx) => await claimDeliveries(tx, now, new Date(now.getTime() + LEASE_MS), free, perEndpoint))
+      const claimed = await deps.db.transaction(async (tx) => await claimDeliveries(tx, now, new Date(now.getTime() + LEASE_MS), free, perEndpoint, busy))
       inFlight += claimed.length
+      for (const d of claimed) take(d, 1)
       return claimed
     })
     claiming = claim.catch(() => {})
     const claimed = await claim
-    await Promise.all(claimed.map(async (d) => {
-      try {
-        round[await deliverOne(d)]++
-      } catch (err) {
-        // Not marked (the database failed): the lease runs out and the delivery is claimed again.
-        deps.log.error({ err, deliveryId: d.id }, 'could not record an event delivery')
-      } finally {
-        inFlight--
-      }
-    }))
+    const byEndpoint = new Map<string, ClaimedDelivery[]>()
+    for (const d of claimed) byEndpoint.set(d.endpointId, [...(byEndpoint.get(d.endpointId) ?? []), d])
+    await Promise.all([...byEndpoint.values()].map(async (group) => { await deliverTo(group, round) }))
     return round
   }
 
@@ -151,6 +173,32 @@ export function createDeliverer (deps: DelivererDeps) {
     }
   }
 
-  return { deliver, drain, prune, get inFlight () { return inFlight } }
+  /**
+   * Delivers on its own from now on: a round every `intervalMs`, and another as soon as one that
+   * found work ends, so a backlog drains at full speed. A slow endpoint's deliveries finish in
+   * their own round while the next rounds carry on with the free slots (at most 4 rounds at once).
+   * `stop` waits for the rounds under way.
+   */
+  function start (intervalMs: number, onError: (err: unknown) => void): { stop (): Promise<void> } {
+    let stopped = false
+    const rounds = new Set<Promise<unknown>>()
+    const pump = (): void => {
+      if (stopped || rounds.size >= 4) return
+      const round = deliver().then((r) => r.delivered + r.retried + r.failed > 0, (err: unknown) => { onError(err); return false })
+      rounds.add(round)
+      void round.then((found) => { rounds.delete(round); if (found) pump() })
+    }
+    const timer = setInterval(pump, intervalMs)
+    timer.unref()
+    return {
+      async stop () {
+        stopped = true
+        clearInterval(timer)
+        await Promise.all(rounds)
+      }
+    }
+  }
+
+  return { deliver, drain, prune, start, get inFlight () { return inFlight } }
 }
 export type Deliverer = ReturnType<typeof createDeliverer>

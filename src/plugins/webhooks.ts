@@ -21,27 +21,9 @@ export default fp(async (app) => {
   app.decorate('webhooks', deliverer)
   const ms = app.config.webhookIntervalMs
   if (ms === 0) return
-  let timer: NodeJS.Timeout | undefined
-  let closing = false
-  const rounds = new Set<Promise<unknown>>()
-  // A round claims what this process has free slots for. Another starts as soon as one that found
-  // work ends, and on every tick besides: a slow endpoint's deliveries finish in their own round
-  // while the next rounds carry on with the free slots (at most 4 rounds at once).
-  const pump = (): void => {
-    if (closing || rounds.size >= 4) return
-    const round = deliverer.deliver().then(
-      (r) => r.delivered + r.retried + r.failed > 0,
-      (err: unknown) => { app.log.error({ err }, 'event delivery round failed'); return false })
-    rounds.add(round)
-    void round.then((busy) => { rounds.delete(round); if (busy) pump() })
-  }
+  let running: { stop (): Promise<void> } | undefined
   app.addHook('onReady', async () => {
-    timer = setInterval(pump, ms)
-    timer.unref()
+    running = deliverer.start(ms, (err) => { app.log.error({ err }, 'event delivery round failed') })
   })
-  app.addHook('preClose', async () => {
-    closing = true
-    clearInterval(timer)
-    await Promise.all(rounds)
-  })
+  app.addHook('preClose', async () => { await running?.stop() })
 }, { name: 'webhooks', dependencies: ['database', 'keys'] })

@@ -1,4 +1,3 @@
-import { emit } from '../events/emit.js'
 import { createHash, randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { appendAudit } from '../audit/append.js'
@@ -9,6 +8,7 @@ import { appendCallEvent, findCallBySid, hasGrantedConsent, insertConsent, inser
 import { isRestricted } from '../db/dsr.js'
 import { expireStreamTokens, insertControl, liveRecordingOf } from '../db/recordings.js'
 import { BadRequest, Conflict, NotFound, TwilioApiFailed } from '../errors.js'
+import { emit } from '../events/emit.js'
 import { RECORDING_STREAM_NAME } from '../flows/index.js'
 import type { TwilioCalls } from '../twilio/rest.js'
 import { streamUrl } from '../twilio/urls.js'

@@ -1,4 +1,3 @@
-import { emit } from '../events/emit.js'
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs'
 import { readdir, stat, unlink } from 'node:fs/promises'
@@ -14,6 +13,7 @@ import { queueObjectDeletions } from '../db/object-deletions.js'
 import {
   callForRecording, claimUpload, commitUpload, controlsSince, findRecording, insertRecording, releaseUpload, renewUpload, spendStreamToken, updateRecording
 } from '../db/recordings.js'
+import { emit } from '../events/emit.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { drainObjectDeletions } from '../storage/pending-deletions.js'
 import { LiveRecording } from './live-recording.js'

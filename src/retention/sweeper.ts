@@ -1,4 +1,3 @@
-import { emit } from '../events/emit.js'
 import { and, asc, eq, inArray, isNull, lte, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import { appendAudit } from '../audit/append.js'
@@ -7,6 +6,8 @@ import type { Db } from '../db/client.js'
 import { queueObjectDeletions } from '../db/object-deletions.js'
 import { pruneExpiredLinks } from '../db/recording-links.js'
 import { callEvents, calls, recordings, streamTokens } from '../db/schema.js'
+import { deleteEventsOfCalls } from '../db/webhooks.js'
+import { emit } from '../events/emit.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { drainObjectDeletions } from '../storage/pending-deletions.js'
 
@@ -64,6 +65,7 @@ export async function sweep (deps: SweepDeps): Promise<SweepResult> {
       .where(and(cutoff('callLogDays'), sql`not exists (select 1 from recordings r where r.call_id = ${calls.id} and r.deleted_at is null and r.status <> 'failed')`))
       .returning({ tenantId: calls.tenantId, callSid: calls.callSid })
     if (expired.length > 0) await tx.delete(streamTokens).where(inArray(streamTokens.callSid, expired.map((c) => c.callSid)))
+    await deleteEventsOfCalls(tx, expired.map((c) => c.callSid))
     result.callsDeleted = expired.length
     for (const [tenantId, count] of countBy(expired)) await appendAudit(tx, { tenantId, actor: ACTOR, action: 'calls.expire', subject: null, details: { count }, at: now })
 

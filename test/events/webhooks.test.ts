@@ -302,7 +302,7 @@ t.test('a slow endpoint does not hold up another; no answer within the timeout i
   })
   const { eventually } = await import('../harness/eventually.js')
   await eventually('the fast endpoint has all twelve', async () => fast.received.length === 12 ? true : undefined, { timeoutMs: 5000 })
-  t.ok(slow.received.length <= 8, `meanwhile the slow one took them at most 4 at a time (${slow.received.length} so far)`)
+  t.ok(slow.received.length <= 8, `meanwhile the slow one took them at most 8 at a time (${slow.received.length} so far)`)
   await eventually('the slow endpoint has all twelve too', async () => slow.received.length === 12 ? true : undefined, { timeoutMs: 15_000 })
 
   const { createDeliverer } = await import('../../src/events/deliverer.js')
@@ -317,4 +317,20 @@ t.test('a slow endpoint does not hold up another; no answer within the timeout i
   const [d] = (await s2.app.inject({ method: 'GET', url: '/api/webhooks', headers: admin })).json()
   const [delivery] = (await s2.app.inject({ method: 'GET', url: `/api/webhooks/${d.id}/deliveries`, headers: admin })).json().deliveries
   t.match(delivery, { status: 'pending', lastStatus: null, lastError: 'no answer within 0.1 s' })
+})
+
+t.test('the sweeper prunes events past 30 days unless an enabled endpoint is still owed them', async (t) => {
+  const s = await setup(t)
+  const { emit } = await import('../../src/events/emit.js')
+  const db = s.app.database.db
+  const dsr = (n: number) => ({ type: 'dsr.completed' as const, tenantId: s.tenantId, at: s.clock.now(), data: { dsrId: `00000000-0000-4000-8000-00000000000${n}`, type: 'access' } })
+  await db.transaction(async (tx) => { await emit(tx, dsr(1)) })
+  const receiver = await startReceiver(t)
+  await register(s.app, await controllerOf(s.app, s.tenantId), receiver.url)
+  await db.transaction(async (tx) => { await emit(tx, dsr(2)) })
+  s.clock.advance(29 * 24 * 3600_000)
+  t.match(await s.app.sweep(), { eventsPruned: 0 }, 'nothing before 30 days')
+  s.clock.advance(2 * 24 * 3600_000)
+  t.match(await s.app.sweep(), { eventsPruned: 1 }, 'the event no endpoint is owed goes')
+  t.same((await db.select({ data: events.data }).from(events)).map((e) => (e.data as { dsrId: string }).dsrId), ['00000000-0000-4000-8000-000000000002'], 'the one still owed stays')
 })
