@@ -25,7 +25,7 @@
 //   BENCH_SECTIONS=cost,throughput,drain picks the sections. Nothing leaves 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, createServer as createHttpServer, request, type Server } from 'node:http'
 import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -221,11 +221,16 @@ async function stopChild (child: ChildProcess): Promise<void> {
 
 interface Running { url: string, pid: number, dataDir: string, stop (): Promise<void> }
 
-async function startServer (work: string, name: string, databaseUrl: string, intervalMs: number, root = ROOT): Promise<Running> {
+async function startServer (work: string, name: string, databaseUrl: string, intervalMs: number, o: { root?: string, keysOf?: Running } = {}): Promise<Running> {
   const port = await freePort()
   const log = join(work, `${name}.log`)
   const out = openSync(log, 'a')
   const dataDir = mkdtempSync(join(work, `${name}-data-`))
+  // A second process on the same database needs the first one's keys (see README, Scaling out).
+  if (o.keysOf !== undefined) {
+    cpSync(join(o.keysOf.dataDir, 'secrets.json'), join(dataDir, 'secrets.json'))
+    cpSync(join(o.keysOf.dataDir, 'keyring'), join(dataDir, 'keyring'), { recursive: true })
+  }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -240,7 +245,7 @@ async function startServer (work: string, name: string, databaseUrl: string, int
     WEBHOOK_INTERVAL_MS: String(intervalMs),
     WEBHOOK_ALLOW_PRIVATE: 'true'
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env, stdio: ['ignore', out, out] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: o.root ?? ROOT, env, stdio: ['ignore', out, out] })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; ; i++) {
     if (await fetch(`${url}/healthz`).then((r) => r.status < 500, () => false)) break
@@ -327,10 +332,10 @@ async function cost (work: string, base: string, receiver: Awaited<ReturnType<ty
   // Two servers of this tree on one database: `quiet` never delivers (its CPU is the webhook
   // steps' and the outbox rows they write), `here` delivers (its CPU adds the POSTs).
   const quiet = await startServer(work, 'cost-quiet', pg.url, 0)
-  const here = await startServer(work, 'cost-here', pg.url, 100)
+  const here = await startServer(work, 'cost-here', pg.url, 100, { keysOf: quiet })
   const root = opts.root
   const beforePg = root === undefined ? null : await freshPostgres(base)
-  const before = beforePg === null ? null : await startServer(work, 'cost-before', beforePg.url, 0, root)
+  const before = beforePg === null ? null : await startServer(work, 'cost-before', beforePg.url, 0, { root })
   type Phase = 'before' | 'without' | 'with, delivered elsewhere' | 'with, delivered here'
   const phases: Phase[] = [...(before === null ? [] : ['before' as const]), 'without', 'with, delivered elsewhere', 'with, delivered here']
   const rows: Array<{ phase: Phase, requests: number, cpuMs: number, p50: number, p99: number, written: number, delivered: number | null, pending: number, failures: number }> = []
@@ -346,7 +351,7 @@ async function cost (work: string, base: string, receiver: Awaited<ReturnType<ty
     for (const phase of [...phases, ...phases]) {
       const server = phase === 'before' ? before! : phase === 'with, delivered here' ? here : quiet
       const db = phase === 'before' ? beforePg! : pg
-      const endpoint = phase.startsWith('with') ? await registerEndpoint(quiet.url, tenantId, receiver.url) : null
+      const endpoint = phase !== 'before' && phase !== 'without' ? await registerEndpoint(quiet.url, tenantId, receiver.url) : null
       receiver.reset()
       const counted = phase === 'before' ? null : await db.counts()
       const cpu0 = cpuSeconds(server.pid)
@@ -438,7 +443,7 @@ async function throughput (work: string, base: string, receiver: Awaited<ReturnT
 
 async function startWorker (work: string, name: string, databaseUrl: string, dataDir: string, tenantId: string) {
   const out = openSync(join(work, `${name}.log`), 'a')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/events-worker.ts'], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_WORKER_PROF !== undefined ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_WORKER_PROF] : []), '--import', 'tsx', 'bench/events-worker.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: databaseUrl, DATA_DIR: dataDir, BENCH_TENANT: tenantId, WEBHOOK_INTERVAL_MS: '50', WEBHOOK_ALLOW_PRIVATE: 'true' },
     stdio: ['ignore', out, out, 'ipc']

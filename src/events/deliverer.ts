@@ -138,7 +138,8 @@ export function createDeliverer (deps: DelivererDeps) {
       const free = concurrency - inFlight
       if (free <= 0) return []
       const now = deps.clock.now()
-      const claimed = await deps.db.transaction(async (tx) => await claimDeliveries(tx, now, new Date(now.getTime() + LEASE_MS), free, perEndpoint, busy))
+      // One statement, committed on its own: the claim needs no transaction around it.
+      const claimed = await claimDeliveries(deps.db, now, new Date(now.getTime() + LEASE_MS), free, perEndpoint, busy)
       inFlight += claimed.length
       for (const d of claimed) take(d, 1)
       return claimed
@@ -186,7 +187,7 @@ export function createDeliverer (deps: DelivererDeps) {
       if (stopped || rounds.size >= 4) return
       const round = deliver().then((r) => r.delivered + r.retried + r.failed > 0, (err: unknown) => { onError(err); return false })
       rounds.add(round)
-      void round.then((found) => { rounds.delete(round); if (found) pump() })
+      void round.then((more) => { rounds.delete(round); if (more) pump() })
     }
     const timer = setInterval(pump, intervalMs)
     timer.unref()
