@@ -17,6 +17,10 @@ export type EventType = keyof EventData
 export const EVENT_TYPES = [
   'call.started', 'consent.recorded', 'optout.recorded', 'recording.stored', 'recording.deleted', 'call.completed', 'contact.completed', 'dsr.completed'
 ] as const satisfies readonly EventType[]
+// Every type of EventData is listed above (registration accepts only those): a type added there
+// and not here fails to compile.
+const everyTypeListed: Exclude<EventType, typeof EVENT_TYPES[number]> extends never ? true : never = true
+void everyTypeListed
 
 /** One event of the catalogue, typed by its name. */
 export type DomainEvent = { [K in EventType]: { type: K, data: EventData[K] } }[EventType]

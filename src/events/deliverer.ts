@@ -50,7 +50,7 @@ export const secretContext = (endpointId: string) => `webhook-secret:${endpointI
 export interface DeliveryRound { delivered: number, retried: number, failed: number }
 
 /**
- * Delivers the outbox's events: claims due deliveries (events/… db/webhooks.ts claimDeliveries),
+ * Delivers the outbox's events: claims due deliveries (claimDeliveries in db/webhooks.ts),
  * signs each with its endpoint's secret (Standard Webhooks, through the spec's own library) and
  * POSTs it, then marks it. Nothing is held locked during a POST: the claim is a lease, so a
  * process that dies mid-send leaves the delivery to be sent again once the lease runs out (the
