@@ -274,8 +274,15 @@ t.test('a process that dies between sending and marking: the event is sent again
   await twilioCaller(injectTransport(s.app)).start()
   const { createDeliverer } = await import('../../src/events/deliverer.js')
   const db = s.app.database.db
-  // Its claim commits, its POST goes out, then nothing more it writes lands.
-  const dying = { transaction: db.transaction.bind(db), execute: async () => { throw new Error('the process died') } } as unknown as typeof db
+  // Its claim (one statement) commits, its POST goes out, then nothing more it writes lands.
+  let statements = 0
+  const dying = {
+    transaction: db.transaction.bind(db),
+    execute: async (query: Parameters<typeof db.execute>[0]) => {
+      if (statements++ === 0) return await db.execute(query)
+      throw new Error('the process died')
+    }
+  } as unknown as typeof db
   const errors: string[] = []
   const log = { ...s.app.log, error: (obj: object, msg: string) => { errors.push(msg) } } as typeof s.app.log
   await createDeliverer({ db: dying, clock: s.clock, wallClock: s.clock, fields: async (tid) => await s.app.tenantKeys.fieldsOf(tid), allowPrivate: true, log }).deliver()
